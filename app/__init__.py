@@ -1,0 +1,120 @@
+"""The proofing web app: `create_app` builds it, and nothing happens at import time.
+
+The worker builds the same app (worker/celery.py), so tasks share models, config and clients.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import redis
+from flask import Flask
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from app.config import load_config, validate
+from app.extensions import csrf, db, login_manager, migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Make an app: settings from the environment, then `config` overrides (tests use it)."""
+    app = Flask(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder="static",
+    )
+    app.config.update(load_config())
+    if config:
+        app.config.update(config)
+    validate(app.config)
+    Path(app.config["DATA_DIR"]).mkdir(parents=True, exist_ok=True)
+
+    _configure_logging(app)
+    _init_database(app)
+    _init_redis(app)
+    _init_login(app)
+    csrf.init_app(app)
+
+    from app.celery_app import celery_init_app
+
+    celery_init_app(app)
+    _register_blueprints(app)
+    _register_cli(app)
+
+    from app.errors import register_error_handlers
+
+    register_error_handlers(app)
+    return app
+
+
+def _configure_logging(app: Flask) -> None:
+    """One format for web and worker logs, so an operator can grep a job id across both."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+
+
+def _init_database(app: Flask) -> None:
+    """SQLAlchemy and Alembic; SQLite in WAL mode so the worker and the web app write at once."""
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(Path(__file__).parent / "migrations"))
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets readers proceed during a write; the busy timeout makes a writer wait for the
+    # other process's transaction instead of failing with "database is locked".
+    if type(dbapi_connection).__module__ != "sqlite3":
+        return
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _init_redis(app: Flask) -> None:
+    """The client for job records. Short timeouts: an outage must become a 503 quickly."""
+    app.extensions["redis"] = redis.Redis.from_url(
+        app.config["REDIS_URL"],
+        socket_connect_timeout=2,
+        socket_timeout=5,
+        health_check_interval=30,
+    )
+    from app.ocr_tracking import OcrJobTracker
+
+    app.extensions["ocr_tracker"] = OcrJobTracker(
+        app.extensions["redis"], ttl=app.config["OCR_JOB_TTL"]
+    )
+
+
+def _init_login(app: Flask) -> None:
+    from app.models import User
+
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message_category = "info"
+
+    @login_manager.user_loader
+    def load_user(user_id: str) -> User | None:
+        user = db.session.get(User, int(user_id))
+        return None if user is None or user.is_bot else user
+
+
+def _register_blueprints(app: Flask) -> None:
+    from app.views import auth, batch_ocr, health, pages, projects
+
+    for module in (auth, projects, pages, batch_ocr, health):
+        app.register_blueprint(module.bp)
+
+
+def _register_cli(app: Flask) -> None:
+    from app.cli import register_commands
+
+    register_commands(app)

@@ -1,0 +1,216 @@
+"""Command-line interface: `flask users|projects|ocr|demo ...`, thin calls into the services."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+from flask import Flask
+from sqlalchemy import select
+
+from app import ROOT
+from app.extensions import db
+from app.models import Project, ProjectStatus, Role, User
+from app.queue import QueueUnavailable
+from app.services import batch_ocr
+from app.services.accounts import AccountError, create_user
+from app.services.batch_ocr import SELECTIONS, BatchOcrError
+from app.services.projects import ProjectError, create_project, pages_split
+
+DEMO_USER = ("demo", "demo-password")
+DEMO_PDF = ROOT / "tests" / "fixtures" / "corpus" / "multipage.pdf"
+TERMINAL = {"succeeded", "failed", "partially_failed", "cancelled", "interrupted", "none"}
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+def _project(slug: str) -> Project:
+    project = db.session.scalar(select(Project).filter_by(slug=slug))
+    if project is None:
+        _fail(f"no project {slug!r}")
+    return project
+
+
+users = click.Group("users", help="Manage user accounts.")
+
+
+@users.command("create")
+@click.argument("username")
+@click.option("--role", type=click.Choice(list(Role)), default=Role.PROOFREADER)
+@click.password_option()
+def users_create(username: str, role: str, password: str) -> None:
+    """Create a user."""
+    try:
+        create_user(username, password, role)
+    except AccountError as exc:
+        _fail(str(exc))
+    click.echo(f"user {username} created ({role})")
+
+
+projects = click.Group("projects", help="Create and inspect projects.")
+
+
+@projects.command("create")
+@click.argument("slug")
+@click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--title", default="", help="Book title (default: the slug).")
+@click.option("--lang", "language", default="eng", show_default=True, help="OCR language code.")
+@click.option("--wait", is_flag=True, help="Follow the split to the end; non-zero on failure.")
+def projects_create(slug: str, source: Path, title: str, language: str, wait: bool) -> None:
+    """Create project SLUG from the scanned PDF (or image) SOURCE and enqueue its split."""
+    try:
+        with source.open("rb") as fh:
+            project = create_project(
+                slug=slug,
+                title=title,
+                language=language,
+                source=fh,
+                filename=source.name,
+                created_by=None,
+            )
+    except (ProjectError, QueueUnavailable) as exc:
+        _fail(str(exc))
+    click.echo(f"project {slug} created: {project.source_page_count} pages, split enqueued")
+    if not wait:
+        return
+    shown = -1
+    while True:
+        db.session.refresh(project)
+        done, total = pages_split(project), project.source_page_count or 0
+        if project.status == ProjectStatus.FAILED:
+            _fail(project.status_message or "the split failed")
+        if project.status == ProjectStatus.READY:
+            click.echo(f"project {slug} ready: {done} pages")
+            return
+        if done != shown:
+            click.echo(f"splitting: {done}/{total} pages")
+            shown = done
+        time.sleep(0.5)
+
+
+ocr = click.Group("ocr", help="Batch OCR: start, follow and cancel jobs.")
+
+
+@ocr.command("start")
+@click.argument("slug")
+@click.option("--engine", default="tesseract", show_default=True)
+@click.option("--lang", "language", default=None, help="Override the project's language.")
+@click.option("--pages", "selection", type=click.Choice([*SELECTIONS, "resume"]), default="unedited", show_default=True)
+@click.option("--wait", is_flag=True, help="Follow the job to its end.")
+def ocr_start(slug: str, engine: str, language: str | None, selection: str, wait: bool) -> None:
+    """Start batch OCR of project SLUG."""
+    project = _project(slug)
+    try:
+        outcome = batch_ocr.start_batch_ocr(
+            project, engine=engine, language=language, selection=selection, user=None
+        )
+    except (BatchOcrError, QueueUnavailable) as exc:
+        _fail(str(exc))
+    verb = "started" if outcome.started else "already running"
+    click.echo(f"job {outcome.job_id} {verb} (redis key ocr_task:{slug})")
+    if wait:
+        _watch(project)
+
+
+@ocr.command("status")
+@click.argument("slug")
+@click.option("--json", "as_json", is_flag=True, help="Print the status JSON.")
+@click.option("--watch", is_flag=True, help="Show a progress bar until the job ends.")
+def ocr_status(slug: str, as_json: bool, watch: bool) -> None:
+    """Show the batch OCR status of project SLUG."""
+    project = _project(slug)
+    if watch:
+        _watch(project)
+        return
+    status = batch_ocr.job_status(project)
+    if as_json:
+        click.echo(json.dumps(status, indent=2))
+    else:
+        click.echo(_summary_line(status))
+        for page in status.get("pages", []):
+            if page["state"] == "failed":
+                click.echo(f"  page {page['number']}: {page.get('reason', '')}")
+
+
+@ocr.command("cancel")
+@click.argument("slug")
+def ocr_cancel(slug: str) -> None:
+    """Cancel the running batch OCR job of project SLUG."""
+    try:
+        job = batch_ocr.cancel_batch_ocr(_project(slug))
+    except (BatchOcrError, QueueUnavailable) as exc:
+        _fail(str(exc))
+    click.echo(f"job {job.id} cancelled: {job.done} pages done keep their text")
+
+
+def _summary_line(status: dict) -> str:
+    if status["state"] == "none":
+        return "no batch OCR job has run for this project"
+    line = (
+        f"{status['state']}: {status['done']}/{status['total']} done, {status['failed']} failed, "
+        f"{status['skipped']} skipped"
+    )
+    if status["state"] in ("queued", "running"):
+        line += f", {status['running']} running, {status['queued']} queued"
+        if status.get("eta_seconds") is not None:
+            line += f", about {status['eta_seconds']} s left"
+    return line
+
+
+def _watch(project: Project) -> None:
+    """A terminal progress bar until the job ends; exits non-zero if pages failed."""
+    width = 30
+    interactive = sys.stdout.isatty()
+    shown = ""
+    while True:
+        db.session.expire_all()
+        status = batch_ocr.job_status(project)
+        filled = width * status.get("percent", 0) // 100
+        line = f"[{'#' * filled}{'-' * (width - filled)}] {status.get('percent', 0):3d}% "
+        line += _summary_line(status)
+        if interactive:
+            click.echo(f"\r{line}\033[K", nl=False)
+        elif line != shown:  # in a log, one line per change rather than one per second
+            click.echo(line)
+        shown = line
+        if status["state"] in TERMINAL:
+            if interactive:
+                click.echo()
+            for page in status.get("pages", []):
+                if page["state"] == "failed":
+                    click.echo(f"  page {page['number']}: {page.get('reason', '')}")
+            if status["state"] not in ("succeeded", "none"):
+                sys.exit(1)
+            return
+        time.sleep(1)
+
+
+@click.command("demo")
+def demo() -> None:
+    """Create the demo editor and the demo project (idempotent)."""
+    user = db.session.scalar(select(User).filter_by(username=DEMO_USER[0]))
+    if user is None:
+        user = create_user(DEMO_USER[0], DEMO_USER[1], Role.EDITOR)
+        click.echo(f"demo editor created: {DEMO_USER[0]} / {DEMO_USER[1]}")
+    if db.session.scalar(select(Project.id).filter_by(slug="demo")) is None:
+        with DEMO_PDF.open("rb") as fh:
+            create_project(
+                slug="demo",
+                title="Demo: six scanned pages (public domain)",
+                language="eng",
+                source=fh,
+                filename=DEMO_PDF.name,
+                created_by=user,
+            )
+        click.echo("demo project created from tests/fixtures/corpus/multipage.pdf")
+
+
+def register_commands(app: Flask) -> None:
+    for command in (users, projects, ocr, demo):
+        app.cli.add_command(command)

@@ -1,0 +1,101 @@
+"""Configuration: every setting, its default, and the check that fails fast at start-up.
+
+Settings come from environment variables (docs/configuration.md lists them all). `load_config`
+turns them into the dict that `create_app` hands to Flask; tests pass overrides on top.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or invalid: the app refuses to start rather than fail later."""
+
+
+def _int(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
+
+
+def _secret_key(env: dict[str, str], data_dir: Path) -> str:
+    """SECRET_KEY from the environment, else one generated once and kept in the data directory.
+
+    Keeping it on disk means sessions survive a restart of `make run` without the newcomer
+    having to invent a secret; production deployments set SECRET_KEY explicitly.
+    """
+    if env.get("SECRET_KEY"):
+        return env["SECRET_KEY"]
+    path = data_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key
+
+
+def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Read every setting from `env` (default: the process environment)."""
+    env = dict(os.environ if env is None else env)
+    data_dir = Path(env.get("DATA_DIR") or "data").resolve()
+    redis_url = env.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+    page_time_limit = _int(env, "OCR_PAGE_TIME_LIMIT", 120)
+    return {
+        #: Where page images, uploaded sources and the SQLite file live.
+        "DATA_DIR": str(data_dir),
+        #: SQLAlchemy URL; SQLite under DATA_DIR unless PostgreSQL is named.
+        "SQLALCHEMY_DATABASE_URI": env.get("DATABASE_URL") or f"sqlite:///{data_dir / 'proofing.db'}",
+        #: Redis for the job records; also Celery's broker and result backend unless overridden.
+        "REDIS_URL": redis_url,
+        "CELERY_BROKER_URL": env.get("CELERY_BROKER_URL") or redis_url,
+        "CELERY_RESULT_BACKEND": env.get("CELERY_RESULT_BACKEND") or redis_url,
+        #: Signs session cookies and CSRF tokens.
+        "SECRET_KEY": _secret_key(env, data_dir),
+        #: Largest upload accepted, in megabytes (a 1000-page scan at 300 DPI is ~400 MB).
+        "MAX_CONTENT_LENGTH": _int(env, "MAX_UPLOAD_MB", 512) * 1024 * 1024,
+        #: Seconds one page may take to OCR before it is failed (a hung engine never blocks a job).
+        "OCR_PAGE_TIME_LIMIT": page_time_limit,
+        #: Seconds without progress after which a running job is declared interrupted.
+        "OCR_STALL_TIMEOUT": _int(env, "OCR_STALL_TIMEOUT", page_time_limit * 2 + 60),
+        #: Lifetime of the `ocr_task:<slug>` record; renewed while the job makes progress.
+        "OCR_JOB_TTL": _int(env, "OCR_JOB_TTL", 24 * 3600),
+        #: Resolution used when a PDF page has no embedded image to take the resolution from.
+        "RENDER_DPI": _int(env, "RENDER_DPI", 300),
+        #: Upper bound on pixels per rendered page; larger pages are rendered at a lower DPI.
+        "RENDER_MAX_PIXELS": _int(env, "RENDER_MAX_PIXELS", 40_000_000),
+        #: Path of a Google service-account key; without it the Google engine is unavailable.
+        "GOOGLE_APPLICATION_CREDENTIALS": env.get("GOOGLE_APPLICATION_CREDENTIALS") or None,
+        #: host:port of the Vision API; only tests point this at a local stand-in.
+        "GOOGLE_VISION_ENDPOINT": env.get("GOOGLE_VISION_ENDPOINT") or None,
+        #: The tesseract binary pytesseract calls.
+        "TESSERACT_CMD": env.get("TESSERACT_CMD") or "tesseract",
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": env.get("SESSION_COOKIE_SECURE", "") == "1",
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "WTF_CSRF_TIME_LIMIT": None,  # a proofreader may keep a page open all afternoon
+    }
+
+
+def validate(config: dict[str, Any]) -> None:
+    """Fail at start-up on settings that could only fail later, and confusingly."""
+    if config["OCR_PAGE_TIME_LIMIT"] < 5:
+        raise ConfigError("OCR_PAGE_TIME_LIMIT must be at least 5 seconds")
+    if config["OCR_STALL_TIMEOUT"] <= config["OCR_PAGE_TIME_LIMIT"]:
+        raise ConfigError("OCR_STALL_TIMEOUT must be longer than OCR_PAGE_TIME_LIMIT")
+    if config["OCR_JOB_TTL"] <= config["OCR_STALL_TIMEOUT"]:
+        raise ConfigError("OCR_JOB_TTL must be longer than OCR_STALL_TIMEOUT")
+    if not config["REDIS_URL"].startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError("REDIS_URL must be a redis://, rediss:// or unix:// URL")

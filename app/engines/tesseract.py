@@ -1,0 +1,87 @@
+"""Tesseract through pytesseract: one process per page yields both the text and word boxes.
+
+Workers set OMP_THREAD_LIMIT=1 (worker/celery.py): parallelism comes from one page per
+process, and Tesseract's own threads only make parallel pages slower.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import io
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytesseract
+
+from app.engines.base import OcrError, OcrResult
+
+
+class TesseractEngine:
+    name = "tesseract"
+    label = "Tesseract (local)"
+
+    def unavailable_reason(self, config: dict[str, Any]) -> str | None:
+        if shutil.which(config["TESSERACT_CMD"]) is None:
+            return f"the {config['TESSERACT_CMD']!r} program is not installed"
+        return None
+
+    def languages(self, config: dict[str, Any]) -> set[str] | None:
+        return installed_languages(config["TESSERACT_CMD"])
+
+    def recognize(
+        self, image_path: Path, language: str, config: dict[str, Any], timeout: float
+    ) -> OcrResult:
+        pytesseract.pytesseract.tesseract_cmd = config["TESSERACT_CMD"]
+        try:
+            # The image path goes to tesseract as is: no re-encoding through a temp file.
+            text, tsv = pytesseract.run_and_get_multiple_output(
+                str(image_path), extensions=["txt", "tsv"], lang=language, timeout=timeout
+            )
+        except pytesseract.TesseractError as exc:
+            raise OcrError(f"Tesseract could not read the page image: {_first_line(exc.message)}") from exc
+        except RuntimeError as exc:  # pytesseract's timeout: it has already killed the process
+            raise OcrError(f"Tesseract took longer than {timeout:.0f} s on this page") from exc
+        return OcrResult(text=text, boxes=parse_tsv_words(tsv))
+
+
+def parse_tsv_words(tsv: str) -> list[list[Any]]:
+    """Word rows (level 5) of Tesseract's TSV output as [text, left, top, width, height, conf]."""
+    words = []
+    for row in csv.DictReader(io.StringIO(tsv), delimiter="\t", quoting=csv.QUOTE_NONE):
+        if row.get("level") != "5" or not (row.get("text") or "").strip():
+            continue
+        words.append(
+            [
+                row["text"],
+                int(row["left"]),
+                int(row["top"]),
+                int(row["width"]),
+                int(row["height"]),
+                round(float(row["conf"]), 1),
+            ]
+        )
+    return words
+
+
+@functools.cache
+def installed_languages(cmd: str) -> set[str]:
+    try:
+        out = subprocess.run(
+            [cmd, "--list-langs"], capture_output=True, text=True, timeout=30, check=True
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return set()
+    return {line.strip() for line in out.splitlines()[1:] if line.strip()}
+
+
+def _first_line(message: str | bytes) -> str:
+    if isinstance(message, bytes):
+        message = message.decode("utf-8", "replace")
+    lines = [line for line in message.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "unknown error"
+
+
+ENGINE = TesseractEngine()

@@ -1,0 +1,49 @@
+"""Handing work to the Celery worker, and the one error that means the queue is down.
+
+Tasks are sent by name, so the web app never imports the worker's modules; the names are
+the contract (worker/tasks.py defines them).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kombu.exceptions
+import redis.exceptions
+from celery import Celery
+from flask import current_app
+
+SPLIT_SOURCE = "worker.tasks.split_source"
+OCR_PAGE = "worker.tasks.ocr_page"
+DISPATCH_OCR_JOB = "worker.tasks.dispatch_ocr_job"
+OCR_QUEUE = "ocr"
+
+#: Errors that mean Redis (broker or job records) cannot be reached right now.
+REDIS_DOWN = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    kombu.exceptions.OperationalError,
+    OSError,
+)
+
+
+class QueueUnavailable(RuntimeError):
+    """Redis, and with it the task queue, is unreachable: the action cannot be done now."""
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__(detail or "the task queue (Redis) is unreachable")
+
+
+def celery() -> Celery:
+    return current_app.extensions["celery"]
+
+
+def enqueue(task_name: str, *, queue: str | None = None, **kwargs: Any) -> str:
+    """Send one task with keyword arguments; returns its id, or raises QueueUnavailable."""
+    options: dict[str, Any] = {"kwargs": kwargs}
+    if queue:
+        options["queue"] = queue
+    try:
+        return celery().send_task(task_name, **options).id
+    except REDIS_DOWN as exc:
+        raise QueueUnavailable(str(exc)) from exc

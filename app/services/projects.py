@@ -1,0 +1,166 @@
+"""Creating a project from an uploaded scan, and splitting the scan into page images."""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+from pathlib import Path
+from typing import BinaryIO
+
+from flask import current_app
+from sqlalchemy import func, select
+
+from app import queue
+from app.extensions import db
+from app.models import Page, Project, ProjectStatus, User
+from app.rendering import SourceDocument, UnusableSource, iter_pages
+
+log = logging.getLogger(__name__)
+
+SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+LANGUAGE_RE = re.compile(r"^[a-z][a-z_]{1,15}(?:\+[a-z][a-z_]{1,15}){0,3}$", re.IGNORECASE)
+
+
+class ProjectError(ValueError):
+    """A user-facing reason a project cannot be created."""
+
+
+def check_slug(slug: str) -> str:
+    if not SLUG_RE.match(slug or ""):
+        raise ProjectError(
+            "A slug is 1 to 64 lowercase letters a-z, digits and hyphens, "
+            "starting and ending with a letter or digit (for example: gita-press-1942)."
+        )
+    return slug
+
+
+def check_language(language: str) -> str:
+    if not LANGUAGE_RE.match(language or ""):
+        raise ProjectError(
+            "A language is a Tesseract code such as san, hin, tam or eng, "
+            "or several joined with + (hin+eng)."
+        )
+    return language
+
+
+def project_dir(project: Project | str) -> Path:
+    slug = project if isinstance(project, str) else project.slug
+    return Path(current_app.config["DATA_DIR"]) / "projects" / slug
+
+
+def create_project(
+    *,
+    slug: str,
+    title: str,
+    language: str,
+    source: BinaryIO,
+    filename: str,
+    created_by: User | None,
+) -> Project:
+    """Store the upload, check it can be opened, record the project and enqueue its split.
+
+    Any failure leaves nothing behind: no row, no directory, no task.
+    """
+    check_slug(slug)
+    check_language(language)
+    title = (title or "").strip() or slug
+    if db.session.scalar(select(Project.id).filter_by(slug=slug)) is not None:
+        raise ProjectError(f"A project with the slug {slug!r} already exists.")
+    directory = project_dir(slug)
+    if directory.exists():  # left by a crash between mkdir and commit: no row owns it
+        shutil.rmtree(directory)
+    directory.mkdir(parents=True)
+    try:
+        stored = directory / ("source" + _suffix(filename))
+        with stored.open("wb") as out:
+            shutil.copyfileobj(source, out, length=1024 * 1024)
+        try:
+            with SourceDocument(stored) as document:
+                page_count = document.page_count
+        except UnusableSource as exc:
+            raise ProjectError(str(exc)) from None
+        project = Project(
+            slug=slug,
+            title=title[:256],
+            language=language,
+            source_filename=(filename or stored.name)[:256],
+            source_page_count=page_count,
+            status=ProjectStatus.SPLITTING,
+            created_by_id=created_by.id if created_by else None,
+        )
+        db.session.add(project)
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
+    try:
+        queue.enqueue(queue.SPLIT_SOURCE, project_id=project.id)
+    except queue.QueueUnavailable:
+        db.session.delete(project)
+        db.session.commit()
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
+    log.info("project %s created from %s (%d pages)", slug, filename, page_count)
+    return project
+
+
+def _suffix(filename: str) -> str:
+    suffix = Path(filename or "").suffix.lower()
+    return suffix if re.fullmatch(r"\.[a-z0-9]{1,5}", suffix) else ".bin"
+
+
+def split_source(project_id: int) -> None:
+    """Render every page of the project's source to an image and record it as a Page.
+
+    Idempotent: pages already recorded are skipped, so a redelivered task resumes where the
+    killed one stopped. One page is rendered and committed at a time, keeping memory flat.
+    """
+    project = db.session.get(Project, project_id)
+    if project is None or project.status != ProjectStatus.SPLITTING:
+        return
+    directory = project_dir(project)
+    sources = sorted(directory.glob("source.*"))
+    pages_dir = directory / "pages"
+    pages_dir.mkdir(exist_ok=True)
+    done = db.session.scalar(select(func.count(Page.id)).filter_by(project_id=project.id)) or 0
+    config = current_app.config
+    try:
+        if not sources:
+            raise UnusableSource("The uploaded file is missing from the data directory.")
+        for number, rendered in enumerate(
+            iter_pages(
+                sources[0],
+                pages_dir,
+                default_dpi=config["RENDER_DPI"],
+                max_pixels=config["RENDER_MAX_PIXELS"],
+                start=done,
+            ),
+            start=done + 1,
+        ):
+            db.session.add(
+                Page(
+                    project_id=project.id,
+                    number=number,
+                    image_path=str(rendered.path.relative_to(config["DATA_DIR"])),
+                    width=rendered.width,
+                    height=rendered.height,
+                )
+            )
+            db.session.commit()
+    except UnusableSource as exc:
+        db.session.rollback()
+        project.status = ProjectStatus.FAILED
+        project.status_message = str(exc)
+        db.session.commit()
+        log.warning("split of %s failed: %s", project.slug, exc)
+        return
+    project.status = ProjectStatus.READY
+    project.status_message = None
+    db.session.commit()
+    log.info("split of %s done: %d pages", project.slug, len(project.pages))
+
+
+def pages_split(project: Project) -> int:
+    return db.session.scalar(select(func.count(Page.id)).filter_by(project_id=project.id)) or 0

@@ -1,0 +1,1 @@
+"""Blueprints: each parses and checks input, calls a service, and renders."""

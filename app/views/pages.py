@@ -1,0 +1,66 @@
+"""A page: its image beside its text, saving a revision, and the image file itself."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import Page
+from app.services.pages import save_page_text
+from app.views.access import project_or_404
+
+bp = Blueprint("pages", __name__)
+
+
+def _page_or_404(slug: str, number: int) -> Page:
+    project = project_or_404(slug)
+    page = db.session.scalar(select(Page).filter_by(project_id=project.id, number=number))
+    if page is None:
+        abort(404, f"Project {slug!r} has no page {number}.")
+    return page
+
+
+@bp.route("/proofing/<slug>/<int:number>/", methods=["GET", "POST"])
+@login_required
+def edit(slug: str, number: int):
+    page = _page_or_404(slug, number)
+    if request.method == "GET":
+        return render_template("pages/edit.html", page=page, project=page.project, conflict=None)
+    try:
+        base_version = int(request.form.get("version", ""))
+    except ValueError:
+        abort(400, "The form did not say which version of the page it edits.")
+    text = request.form.get("text", "")
+    outcome = save_page_text(page, current_user, text, base_version, request.form.get("summary", ""))
+    if not outcome.saved:
+        # Both texts are shown; the user's is kept in the box so nothing typed is lost.
+        return (
+            render_template(
+                "pages/edit.html",
+                page=page,
+                project=page.project,
+                conflict={"mine": text, "theirs": outcome.current_text, "author": outcome.current_author},
+            ),
+            409,
+        )
+    flash(f"Page {page.number} saved.", "info")
+    next_page = request.form.get("go") == "next" and db.session.scalar(
+        select(Page.number).filter_by(project_id=page.project_id, number=page.number + 1)
+    )
+    return redirect(url_for("pages.edit", slug=slug, number=next_page or page.number))
+
+
+@bp.route("/proofing/<slug>/<int:number>/image")
+@login_required
+def image(slug: str, number: int):
+    page = _page_or_404(slug, number)
+    data_dir = Path(current_app.config["DATA_DIR"]).resolve()
+    path = (data_dir / page.image_path).resolve()
+    # The stored path comes from our own split, but never serve anything outside DATA_DIR.
+    if not path.is_relative_to(data_dir) or not path.is_file():
+        abort(404, "The page image is missing.")
+    return send_file(path, max_age=3600, conditional=True)

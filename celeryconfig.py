@@ -1,0 +1,57 @@
+"""Every Celery setting of the project, each with why it has its value.
+
+Loaded by name (`config_from_object("celeryconfig")`); the broker and result backend URLs come
+from REDIS_URL through the Flask config, and the page time limit from OCR_PAGE_TIME_LIMIT
+(app/celery_app.py), because both are deployment settings rather than code.
+"""
+
+# Page tasks report progress through app/ocr_tracking.py, so nobody reads their results: not
+# storing them keeps Redis memory per job to a few bytes per page.
+task_ignore_result = True
+# Still record results for the tasks that have none set explicitly as useful (none today).
+result_expires = 3600
+
+# OCR runs on its own queue so that splitting a new upload never waits behind a 2000-page job.
+task_default_queue = "celery"
+task_routes = {
+    "worker.tasks.ocr_page": {"queue": "ocr"},
+}
+
+# A page is acknowledged only once it is done: a worker killed mid-page gives the page back to
+# the queue instead of losing it. The page task is idempotent (one revision per job and page).
+task_acks_late = True
+# A child process killed by the OOM killer or SIGKILL requeues its page instead of failing it.
+task_reject_on_worker_lost = True
+# Pages take seconds each: a worker must not sit on queued pages while another process idles.
+worker_prefetch_multiplier = 1
+
+# JSON only: task arguments are ids and names, never pickled objects.
+task_serializer = "json"
+result_serializer = "json"
+accept_content = ["json"]
+
+# Times in the job records are UTC ISO-8601.
+enable_utc = True
+timezone = "UTC"
+
+# A worker process that has run many pages is replaced, so a leak in an engine or in the
+# rendering libraries can never grow without bound.
+worker_max_tasks_per_child = 200
+
+# Publishing must fail fast when Redis is down, so the user sees a 503 rather than a request
+# that hangs for minutes.
+task_publish_retry = True
+task_publish_retry_policy = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+broker_connection_retry_on_startup = True
+broker_connection_timeout = 2
+redis_socket_connect_timeout = 2
+redis_socket_timeout = 5
+
+# `celery events`, Flower and /healthz see workers; events cost nothing while nobody listens.
+worker_send_task_events = True
+task_send_sent_event = False
+
+# The watchdog that marks jobs whose tasks were lost as interrupted (worker.tasks).
+beat_schedule = {
+    "reap-stalled-ocr-jobs": {"task": "worker.tasks.reap_stalled_jobs", "schedule": 60.0},
+}
