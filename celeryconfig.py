@@ -41,7 +41,12 @@ worker_max_tasks_per_child = 200
 # Publishing must fail fast when Redis is down, so the user sees a 503 rather than a request
 # that hangs for minutes.
 task_publish_retry = True
-task_publish_retry_policy = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+task_publish_retry_policy = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
 broker_connection_retry_on_startup = True
 broker_connection_timeout = 2
 redis_socket_connect_timeout = 2

@@ -101,7 +101,13 @@ ocr = click.Group("ocr", help="Batch OCR: start, follow and cancel jobs.")
 @click.argument("slug")
 @click.option("--engine", default="tesseract", show_default=True)
 @click.option("--lang", "language", default=None, help="Override the project's language.")
-@click.option("--pages", "selection", type=click.Choice([*SELECTIONS, "resume"]), default="unedited", show_default=True)
+@click.option(
+    "--pages",
+    "selection",
+    type=click.Choice([*SELECTIONS, "resume"]),
+    default="unedited",
+    show_default=True,
+)
 @click.option("--wait", is_flag=True, help="Follow the job to its end.")
 def ocr_start(slug: str, engine: str, language: str | None, selection: str, wait: bool) -> None:
     """Start batch OCR of project SLUG."""

@@ -55,7 +55,8 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
         #: Where page images, uploaded sources and the SQLite file live.
         "DATA_DIR": str(data_dir),
         #: SQLAlchemy URL; SQLite under DATA_DIR unless PostgreSQL is named.
-        "SQLALCHEMY_DATABASE_URI": env.get("DATABASE_URL") or f"sqlite:///{data_dir / 'proofing.db'}",
+        "SQLALCHEMY_DATABASE_URI": env.get("DATABASE_URL")
+        or f"sqlite:///{data_dir / 'proofing.db'}",
         #: Redis for the job records; also Celery's broker and result backend unless overridden.
         "REDIS_URL": redis_url,
         "CELERY_BROKER_URL": env.get("CELERY_BROKER_URL") or redis_url,

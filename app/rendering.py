@@ -38,7 +38,7 @@ class RenderedPage:
 
 
 def sniff_kind(path: Path) -> str:
-    """"pdf" or "image", judged by content rather than by the file name; else UnusableSource."""
+    """ "pdf" or "image", judged by content rather than by the file name; else UnusableSource."""
     with path.open("rb") as fh:
         head = fh.read(1024)
     if not head:
@@ -49,9 +49,7 @@ def sniff_kind(path: Path) -> str:
         with Image.open(path) as image:
             image.verify()
     except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError):
-        raise UnusableSource(
-            "The file is neither a PDF nor a PNG, JPEG or TIFF image."
-        ) from None
+        raise UnusableSource("The file is neither a PDF nor a PNG, JPEG or TIFF image.") from None
     return "image"
 
 

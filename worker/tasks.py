@@ -35,9 +35,7 @@ def dispatch_ocr_job(*, job_id: str) -> None:
 @shared_task(bind=True, name="worker.tasks.ocr_page", max_retries=MAX_TRANSIENT_RETRIES)
 def ocr_page(self, *, job_id: str, position: int, page_id: int) -> None:
     try:
-        batch_ocr.run_page(
-            job_id, position, final_attempt=self.request.retries >= self.max_retries
-        )
+        batch_ocr.run_page(job_id, position, final_attempt=self.request.retries >= self.max_retries)
     except TransientOcrError as exc:
         # Exponential backoff with full jitter, kept below the broker's visibility timeout.
         countdown = random.uniform(0, min(60, 2 ** (self.request.retries + 1)))

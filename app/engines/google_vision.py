@@ -2,7 +2,7 @@
 
 One DOCUMENT_TEXT_DETECTION call per page gives both the text and the word boxes. The engine
 never retries by itself: a TransientOcrError goes back to the batch task, which retries the page
-with back-off and knows how many attempts are left (services/batch_ocr.py).
+with back-off and knows how many attempts are left (worker/tasks.py).
 """
 
 from __future__ import annotations
@@ -61,6 +61,8 @@ _NETWORK_ERRORS = (
     auth_exceptions.TransportError,
 )
 
+_CANNOT_READ = "Google Cloud Vision could not read the page"
+
 _SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 
 
@@ -92,35 +94,41 @@ class GoogleVisionEngine:
             content = Path(image_path).read_bytes()
         except OSError as exc:
             raise OcrError(f"could not read the page image: {exc.strerror}") from exc
-        client = _client_for(config)
-        try:
-            # retry=None: the library's default retry would go on for up to 600 s, past the
-            # page time limit, and would repeat what the batch task's retries already do.
-            response = client.document_text_detection(
-                image={"content": content},
-                image_context={"language_hints": language_hints(language)},
-                retry=None,
-                timeout=timeout,
-            )
-        except _TRANSIENT_CALL_ERRORS as exc:
-            raise TransientOcrError(f"Google Cloud Vision is busy or failing: {_message(exc)}") from exc
-        # The HTTP classes, so that REST (Forbidden) and gRPC (PermissionDenied) errors both match.
-        except (api_exceptions.Unauthorized, api_exceptions.Forbidden) as exc:
-            raise OcrError(f"Google Cloud Vision refused the credentials: {_message(exc)}") from exc
-        except api_exceptions.GoogleAPICallError as exc:
-            raise OcrError(f"Google Cloud Vision could not read the page: {_message(exc)}") from exc
-        except _NETWORK_ERRORS as exc:
-            raise TransientOcrError(f"could not reach Google Cloud Vision ({type(exc).__name__})") from exc
-        except auth_exceptions.GoogleAuthError as exc:  # e.g. a revoked service-account key
-            raise OcrError(f"Google rejected the credentials: {exc}") from exc
+        response = _annotate(_client_for(config), content, language_hints(language), timeout)
         if response.error.message:
-            error_class = (
-                TransientOcrError if response.error.code in TRANSIENT_STATUS_CODES else OcrError
-            )
-            raise error_class(f"Google Cloud Vision could not read the page: {response.error.message}")
+            transient = response.error.code in TRANSIENT_STATUS_CODES
+            error_class = TransientOcrError if transient else OcrError
+            raise error_class(f"{_CANNOT_READ}: {response.error.message}")
         # A blank page comes back without an annotation, which reads as empty text: not an error.
         annotation = response.full_text_annotation
         return OcrResult(text=annotation.text, boxes=word_boxes(annotation))
+
+
+def _annotate(
+    client: vision.ImageAnnotatorClient, content: bytes, hints: list[str], timeout: float
+) -> vision.AnnotateImageResponse:
+    """One DOCUMENT_TEXT_DETECTION call, its failures sorted into those worth a retry or not."""
+    try:
+        # retry=None: the library's default retry would go on for up to 600 s, past the page
+        # time limit, and would repeat what the batch task's retries already do.
+        return client.document_text_detection(
+            image={"content": content},
+            image_context={"language_hints": hints},
+            retry=None,
+            timeout=timeout,
+        )
+    except _TRANSIENT_CALL_ERRORS as exc:
+        raise TransientOcrError(f"Google Cloud Vision is busy or failing: {_message(exc)}") from exc
+    # The HTTP classes, so that REST (Forbidden) and gRPC (PermissionDenied) errors both match.
+    except (api_exceptions.Unauthorized, api_exceptions.Forbidden) as exc:
+        raise OcrError(f"Google Cloud Vision refused the credentials: {_message(exc)}") from exc
+    except api_exceptions.GoogleAPICallError as exc:
+        raise OcrError(f"{_CANNOT_READ}: {_message(exc)}") from exc
+    except _NETWORK_ERRORS as exc:
+        reason = type(exc).__name__
+        raise TransientOcrError(f"could not reach Google Cloud Vision ({reason})") from exc
+    except auth_exceptions.GoogleAuthError as exc:  # e.g. a revoked service-account key
+        raise OcrError(f"Google rejected the credentials: {exc}") from exc
 
 
 def language_hints(language: str) -> list[str]:
@@ -171,9 +179,7 @@ def _client_for(config: dict[str, Any]) -> vision.ImageAnnotatorClient:
 
 
 @functools.cache
-def build_client(
-    endpoint: str | None, credentials_path: str | None
-) -> vision.ImageAnnotatorClient:
+def build_client(endpoint: str | None, credentials_path: str | None) -> vision.ImageAnnotatorClient:
     """One client per process and settings, built on first use.
 
     Never at import: a worker process is forked from the Celery parent, and a gRPC channel

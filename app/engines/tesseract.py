@@ -41,7 +41,9 @@ class TesseractEngine:
                 str(image_path), extensions=["txt", "tsv"], lang=language, timeout=timeout
             )
         except pytesseract.TesseractError as exc:
-            raise OcrError(f"Tesseract could not read the page image: {_first_line(exc.message)}") from exc
+            raise OcrError(
+                f"Tesseract could not read the page image: {_first_line(exc.message)}"
+            ) from exc
         except RuntimeError as exc:  # pytesseract's timeout: it has already killed the process
             raise OcrError(f"Tesseract took longer than {timeout:.0f} s on this page") from exc
         return OcrResult(text=text, boxes=parse_tsv_words(tsv))

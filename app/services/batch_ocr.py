@@ -280,7 +280,9 @@ def run_page(job_id: str, position: int, *, final_attempt: bool = True) -> PageO
         return PageOutcome("not run", "the page was cancelled or already finished")
     if job.state == JobState.QUEUED:
         db.session.execute(
-            update(OcrJob).filter_by(id=job_id, state=JobState.QUEUED).values(state=JobState.RUNNING)
+            update(OcrJob)
+            .filter_by(id=job_id, state=JobState.QUEUED)
+            .values(state=JobState.RUNNING)
         )
         db.session.commit()
 
@@ -332,9 +334,7 @@ def _recognize_and_save(
         return PageOutcome("failed", f"{exc} (gave up after retries)")
     except OcrError as exc:
         return PageOutcome("failed", str(exc))
-    log.info(
-        "job %s page %d recognised in %.2f s", job.id, page.number, time.monotonic() - started
-    )
+    log.info("job %s page %d recognised in %.2f s", job.id, page.number, time.monotonic() - started)
     return _save_revision(job, job_page, page, result.text, result.boxes)
 
 
@@ -412,7 +412,9 @@ def end_job(job_id: str, state: JobState | None = None) -> OcrJob | None:
         return None
     counts = dict(
         db.session.execute(
-            select(OcrJobPage.state, func.count()).filter_by(job_id=job_id).group_by(OcrJobPage.state)
+            select(OcrJobPage.state, func.count())
+            .filter_by(job_id=job_id)
+            .group_by(OcrJobPage.state)
         ).all()
     )
     job.done = counts.get("done", 0)
@@ -430,22 +432,31 @@ def end_job(job_id: str, state: JobState | None = None) -> OcrJob | None:
         job.finished_at = utcnow()
     db.session.commit()
     tracker().end(_record_of(job))
-    log.info("batch OCR %s ended: %s (%d done, %d failed, %d skipped)",
-             job.id, job.state, job.done, job.failed, job.skipped)
+    log.info(
+        "batch OCR %s ended: %s (%d done, %d failed, %d skipped)",
+        job.id,
+        job.state,
+        job.done,
+        job.failed,
+        job.skipped,
+    )
     return job
 
 
 def cancel_batch_ocr(project: Project) -> OcrJob:
     """Stop the pages not yet started; pages already done keep their text."""
     record = tracker().current(project.slug)
-    if record is None:
+    job = db.session.get(OcrJob, record.task_id) if record else None
+    if record is None or job is None or JobState(job.state).is_terminal:
         raise BatchOcrError("No batch OCR job is running for this project.")
-    progress = tracker().progress_of(record)
+    # The database says "cancelled" first: a poll racing this call then sees a job that has
+    # ended, never a live job without its record (which it would mark interrupted).
+    job.state = JobState.CANCELLED
+    job.finished_at = utcnow()
+    db.session.commit()
     tracker().cancel(record)
-    job = db.session.get(OcrJob, record.task_id)
-    if job is None:
-        raise BatchOcrError("No batch OCR job is running for this project.")
-    cancelled = [i for i, state in enumerate(progress.page_states) if state == "queued"]
+    states = tracker().progress_of(record).page_states
+    cancelled = [i for i, state in enumerate(states) if state == "cancelled"]
     if cancelled:
         db.session.execute(
             update(OcrJobPage)
@@ -456,9 +467,9 @@ def cancel_batch_ocr(project: Project) -> OcrJob:
             )
             .values(state="cancelled", finished_at=utcnow())
         )
-    db.session.commit()
+        db.session.commit()
     log.info("batch OCR %s cancelled: %d pages not run", job.id, len(cancelled))
-    return end_job(job.id, state=JobState.CANCELLED) or job
+    return end_job(job.id) or job
 
 
 def interrupt_job(job: OcrJob, reason: str) -> None:
@@ -489,9 +500,7 @@ def reap_stalled_jobs() -> int:
     ).all()
     for job in live:
         record = tracker().current(job.project.slug)
-        progress = (
-            tracker().progress_of(record) if record and record.task_id == job.id else None
-        )
+        progress = tracker().progress_of(record) if record and record.task_id == job.id else None
         if not check_running_job(job, progress):
             ended += 1
     return ended
@@ -562,6 +571,9 @@ def job_status(project: Project) -> dict[str, Any]:
     job = _latest_job(project)
     if job is None:
         return {"state": "none", "total": 0, "pages": []}
+    if not JobState(job.state).is_terminal:
+        # Live in the database but without its Redis record: the record was lost.
+        check_running_job(job, None)
     return _ended_status(job)
 
 

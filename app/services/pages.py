@@ -44,7 +44,11 @@ def save_page_text(
             current_version=page.version,
             current_author=last.author.username if last else "",
         )
-    db.session.add(Revision(page_id=page.id, author_id=author.id, text=text, summary=summary[:256], created_at=now))
+    db.session.add(
+        Revision(
+            page_id=page.id, author_id=author.id, text=text, summary=summary[:256], created_at=now
+        )
+    )
     db.session.commit()
     db.session.refresh(page)
     return SaveOutcome(saved=True, current_text=text, current_version=page.version)

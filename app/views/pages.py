@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
@@ -35,7 +45,9 @@ def edit(slug: str, number: int):
     except ValueError:
         abort(400, "The form did not say which version of the page it edits.")
     text = request.form.get("text", "")
-    outcome = save_page_text(page, current_user, text, base_version, request.form.get("summary", ""))
+    outcome = save_page_text(
+        page, current_user, text, base_version, request.form.get("summary", "")
+    )
     if not outcome.saved:
         # Both texts are shown; the user's is kept in the box so nothing typed is lost.
         return (
@@ -43,7 +55,11 @@ def edit(slug: str, number: int):
                 "pages/edit.html",
                 page=page,
                 project=page.project,
-                conflict={"mine": text, "theirs": outcome.current_text, "author": outcome.current_author},
+                conflict={
+                    "mine": text,
+                    "theirs": outcome.current_text,
+                    "author": outcome.current_author,
+                },
             ),
             409,
         )

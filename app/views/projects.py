@@ -79,5 +79,7 @@ def split_state(project: Project) -> dict:
         "message": project.status_message,
         "pages_done": done,
         "pages_total": total,
-        "percent": 100 if project.status == ProjectStatus.READY else (done * 100 // total if total else 0),
+        "percent": 100
+        if project.status == ProjectStatus.READY
+        else (done * 100 // total if total else 0),
     }

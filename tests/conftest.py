@@ -1,0 +1,190 @@
+"""Fixtures. Unit tests get an app on a fresh SQLite file with fakeredis and a recorded queue;
+integration tests get the real stack: redis-server on a free port, a Celery worker process
+running real Tesseract, and the app configured to match (tests/support.py)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from pathlib import Path
+
+import fakeredis
+import pytest
+from flask_migrate import upgrade
+
+from app import create_app, queue
+from app.extensions import db
+from app.ocr_tracking import OcrJobTracker
+from app.services.accounts import create_user
+from tests.support import CORPUS, RedisServer, Worker
+
+DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+def make_app(tmp_path: Path, **overrides):
+    config = {
+        "TESTING": True,
+        "DATA_DIR": str(tmp_path / "data"),
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'test.db'}",
+        "REDIS_URL": "redis://127.0.0.1:1/0",  # unit tests swap in fakeredis
+        "CELERY_BROKER_URL": "redis://127.0.0.1:1/0",
+        "CELERY_RESULT_BACKEND": "redis://127.0.0.1:1/0",
+        "SECRET_KEY": "test-secret",
+        **overrides,
+    }
+    app = create_app(config)
+    with app.app_context():
+        upgrade()
+    return app
+
+
+@pytest.fixture
+def app(tmp_path, request):
+    """An app with fakeredis; `@pytest.mark.parametrize('app', ['postgres'], indirect=True)`
+    runs a test on PostgreSQL as well."""
+    overrides = {}
+    if getattr(request, "param", "sqlite") == "postgres":
+        overrides["SQLALCHEMY_DATABASE_URI"] = request.getfixturevalue("postgres_url")
+    app = make_app(tmp_path, **overrides)
+    fake = fakeredis.FakeRedis()
+    app.extensions["redis"] = fake
+    app.extensions["ocr_tracker"] = OcrJobTracker(fake, ttl=app.config["OCR_JOB_TTL"])
+    with app.app_context():
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def enqueued(monkeypatch):
+    """Tasks the code under test sent, as (name, kwargs); nothing reaches a broker."""
+    sent: list[tuple[str, dict]] = []
+
+    def record(task_name, *, queue=None, **kwargs):
+        sent.append((task_name, kwargs))
+        return str(uuid.uuid4())
+
+    monkeypatch.setattr(queue, "enqueue", record)
+    return sent
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def editor(app):
+    return create_user("edna", "editor-password", "editor")
+
+
+@pytest.fixture
+def proofreader(app):
+    return create_user("pat", "proofreader-password", "proofreader")
+
+
+def csrf_token(client, url: str = "/login") -> str:
+    html = client.get(url).get_data(as_text=True)
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, f"no CSRF token on {url}"
+    return match.group(1)
+
+
+def login(client, username: str, password: str):
+    return client.post(
+        "/login",
+        data={"username": username, "password": password, "csrf_token": csrf_token(client)},
+    )
+
+
+@pytest.fixture
+def postgres_url():
+    """A fresh PostgreSQL database for one test, dropped afterwards; skipped without a server."""
+    import os
+
+    import sqlalchemy
+
+    base = os.environ.get("TEST_POSTGRES_URL", DEFAULT_PG_URL)
+    try:
+        engine = sqlalchemy.create_engine(base, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 2})
+        with engine.connect() as conn:
+            name = f"ocr_test_{uuid.uuid4().hex[:12]}"
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    except Exception as exc:  # no server, no driver, no rights: all mean "not available here"
+        pytest.skip(f"PostgreSQL not available at {base} ({type(exc).__name__}); set TEST_POSTGRES_URL")
+    url = base.rsplit("/", 1)[0] + f"/{name}"
+    yield url
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    engine.dispose()
+
+
+# -- the real stack ----------------------------------------------------------------------
+
+
+class Stack:
+    """Redis, a worker and an app sharing one data directory and database."""
+
+    def __init__(self, root: Path, redis_server: RedisServer, **overrides):
+        self.root = root
+        self.redis_server = redis_server
+        self.config = {
+            "DATA_DIR": str(root / "data"),
+            "DATABASE_URL": f"sqlite:///{root / 'stack.db'}",
+            "REDIS_URL": redis_server.url,
+            "SECRET_KEY": "stack-secret",
+            **overrides,
+        }
+        self.app = create_app(
+            {
+                "TESTING": True,
+                "DATA_DIR": self.config["DATA_DIR"],
+                "SQLALCHEMY_DATABASE_URI": self.config["DATABASE_URL"],
+                "REDIS_URL": self.config["REDIS_URL"],
+                "CELERY_BROKER_URL": self.config["REDIS_URL"],
+                "CELERY_RESULT_BACKEND": self.config["REDIS_URL"],
+                "SECRET_KEY": self.config["SECRET_KEY"],
+                **{k: int(v) for k, v in overrides.items() if k.startswith("OCR_")},
+            }
+        )
+        with self.app.app_context():
+            upgrade()
+        self.workers: list[Worker] = []
+
+    def start_worker(self, name: str = "worker", **kwargs) -> Worker:
+        worker = Worker(self.config, self.root / f"{name}.log", **kwargs).start(self.redis_server.url)
+        self.workers.append(worker)
+        return worker
+
+    def stop(self) -> None:
+        for worker in self.workers:
+            worker.stop()
+        with self.app.app_context():
+            db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory, redis_server):
+    """The shared real stack with one worker (two processes); tests use their own slugs."""
+    stack = Stack(tmp_path_factory.mktemp("stack"), redis_server)
+    stack.start_worker()
+    yield stack
+    stack.stop()
+
+
+@pytest.fixture
+def stack_app(stack):
+    with stack.app.app_context():
+        yield stack.app
+        db.session.remove()
+
+
+def corpus(name: str) -> Path:
+    return CORPUS / name
