@@ -80,8 +80,9 @@ class JobRecord:
     def from_json(cls, raw: bytes | str) -> JobRecord:
         try:
             data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise CorruptRecord(f"not JSON: {exc}") from exc
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            # RecursionError: a hand-made value nested deeper than the parser goes.
+            raise CorruptRecord(f"not JSON: {type(exc).__name__}") from exc
         if not isinstance(data, dict):
             raise CorruptRecord("not a JSON object")
         for name in ("task_id", "engine", "started_at", "project_slug"):

@@ -14,6 +14,7 @@ from celery import Celery
 from flask import current_app
 
 SPLIT_SOURCE = "worker.tasks.split_source"
+RENDER_PAGES = "worker.tasks.render_pages"
 OCR_PAGE = "worker.tasks.ocr_page"
 DISPATCH_OCR_JOB = "worker.tasks.dispatch_ocr_job"
 OCR_QUEUE = "ocr"

@@ -9,7 +9,8 @@ RENDER_MAX_PIXELS), so a 150 DPI scan is not blown up to 300 DPI only to be read
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,7 +96,11 @@ class SourceDocument(contextlib.AbstractContextManager):
         try:
             # Compression level 1: a third of the time of the default for ~10% more bytes;
             # a page is written once and read by Tesseract and browsers many times.
-            image.save(out, format="PNG", compress_level=1)
+            # Written aside and renamed, so a reader never sees half a file, and two tasks
+            # rendering the same page (a redelivered split) cannot interleave their bytes.
+            partial = out.with_name(f".{out.name}.{os.getpid()}.partial")
+            image.save(partial, format="PNG", compress_level=1)
+            os.replace(partial, out)
             return RenderedPage(path=out, width=image.width, height=image.height, dpi=dpi)
         finally:
             image.close()
@@ -168,9 +173,17 @@ def _image_frame(image: Image.Image, index: int, max_pixels: int) -> tuple[Image
 
 
 def iter_pages(
-    path: Path, out_dir: Path, *, default_dpi: int, max_pixels: int, start: int = 0
-) -> Iterator[RenderedPage]:
-    """Render pages from `start` on, one at a time (a resumed split skips done pages)."""
+    path: Path,
+    out_dir: Path,
+    *,
+    default_dpi: int,
+    max_pixels: int,
+    indexes: Iterable[int] | None = None,
+) -> Iterator[tuple[int, RenderedPage]]:
+    """Render the pages at `indexes` (default: all), one at a time, as (index, page)."""
     with SourceDocument(path) as source:
-        for index in range(start, source.page_count):
-            yield source.render(index, out_dir, default_dpi=default_dpi, max_pixels=max_pixels)
+        for index in range(source.page_count) if indexes is None else indexes:
+            yield (
+                index,
+                source.render(index, out_dir, default_dpi=default_dpi, max_pixels=max_pixels),
+            )

@@ -26,6 +26,11 @@ def split_source(*, project_id: int) -> None:
     projects.split_source(project_id)
 
 
+@shared_task(name="worker.tasks.render_pages")
+def render_pages(*, project_id: int, start: int, stop: int) -> None:
+    projects.render_pages(project_id, start, stop)
+
+
 @shared_task(name="worker.tasks.dispatch_ocr_job")
 def dispatch_ocr_job(*, job_id: str) -> None:
     sent = batch_ocr.dispatch_job(job_id)

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from app import queue
 from app.extensions import db
@@ -111,55 +112,104 @@ def _suffix(filename: str) -> str:
     return suffix if re.fullmatch(r"\.[a-z0-9]{1,5}", suffix) else ".bin"
 
 
-def split_source(project_id: int) -> None:
-    """Render every page of the project's source to an image and record it as a Page.
+#: Pages rendered by one task. Small enough that a book's split spreads over every worker
+#: process; large enough that per-task overhead stays negligible.
+SPLIT_CHUNK_PAGES = 8
 
-    Idempotent: pages already recorded are skipped, so a redelivered task resumes where the
-    killed one stopped. One page is rendered and committed at a time, keeping memory flat.
+
+def split_source(project_id: int) -> None:
+    """Split the project's source into page images: the first pages here, the rest in parallel.
+
+    Renders the first chunk itself and enqueues one `render_pages` task for each further
+    chunk, so that every worker process renders. Idempotent: only pages not yet recorded are
+    rendered, so a redelivered split resumes where a killed one stopped.
     """
     project = db.session.get(Project, project_id)
     if project is None or project.status != ProjectStatus.SPLITTING:
         return
+    total = project.source_page_count or 0
+    recorded = _recorded_numbers(project)
+    missing = [index for index in range(total) if index + 1 not in recorded]
+    chunks = [missing[i : i + SPLIT_CHUNK_PAGES] for i in range(0, len(missing), SPLIT_CHUNK_PAGES)]
+    for chunk in chunks[1:]:
+        queue.enqueue(queue.RENDER_PAGES, project_id=project_id, start=chunk[0], stop=chunk[-1] + 1)
+    render_pages(project_id, chunks[0][0] if chunks else 0, chunks[0][-1] + 1 if chunks else 0)
+
+
+def render_pages(project_id: int, start: int, stop: int) -> None:
+    """Render pages [start, stop) (0-based) of the project's source and record each as a Page.
+
+    One page is rendered and committed at a time, keeping memory flat. Whichever task
+    records the book's last page marks the project ready.
+    """
+    project = db.session.get(Project, project_id)
+    if project is None or project.status != ProjectStatus.SPLITTING:
+        return
+    config = current_app.config
     directory = project_dir(project)
-    sources = sorted(directory.glob("source.*"))
     pages_dir = directory / "pages"
     pages_dir.mkdir(exist_ok=True)
-    done = db.session.scalar(select(func.count(Page.id)).filter_by(project_id=project.id)) or 0
-    config = current_app.config
+    recorded = _recorded_numbers(project)
+    todo = [index for index in range(start, stop) if index + 1 not in recorded]
     try:
+        sources = sorted(directory.glob("source.*"))
         if not sources:
             raise UnusableSource("The uploaded file is missing from the data directory.")
-        for number, rendered in enumerate(
-            iter_pages(
-                sources[0],
-                pages_dir,
-                default_dpi=config["RENDER_DPI"],
-                max_pixels=config["RENDER_MAX_PIXELS"],
-                start=done,
-            ),
-            start=done + 1,
+        for index, rendered in iter_pages(
+            sources[0],
+            pages_dir,
+            default_dpi=config["RENDER_DPI"],
+            max_pixels=config["RENDER_MAX_PIXELS"],
+            indexes=todo,
         ):
             db.session.add(
                 Page(
                     project_id=project.id,
-                    number=number,
+                    number=index + 1,
                     image_path=str(rendered.path.relative_to(config["DATA_DIR"])),
                     width=rendered.width,
                     height=rendered.height,
                 )
             )
-            db.session.commit()
+            try:
+                db.session.commit()
+            except IntegrityError:
+                db.session.rollback()  # another task recorded this page first: same image
     except UnusableSource as exc:
         db.session.rollback()
-        project.status = ProjectStatus.FAILED
-        project.status_message = str(exc)
-        db.session.commit()
-        log.warning("split of %s failed: %s", project.slug, exc)
+        _fail_split(project_id, str(exc))
         return
-    project.status = ProjectStatus.READY
-    project.status_message = None
+    _finish_split_if_complete(project_id)
+
+
+def _recorded_numbers(project: Project) -> set[int]:
+    return set(db.session.scalars(select(Page.number).filter_by(project_id=project.id)))
+
+
+def _fail_split(project_id: int, reason: str) -> None:
+    failed = db.session.execute(
+        update(Project)
+        .filter_by(id=project_id, status=ProjectStatus.SPLITTING)
+        .values(status=ProjectStatus.FAILED, status_message=reason)
+    ).rowcount
     db.session.commit()
-    log.info("split of %s done: %d pages", project.slug, len(project.pages))
+    if failed:
+        log.warning("split of project %d failed: %s", project_id, reason)
+
+
+def _finish_split_if_complete(project_id: int) -> None:
+    project = db.session.get(Project, project_id)
+    if pages_split(project) < (project.source_page_count or 0):
+        return
+    # A conditional update: of the chunk tasks finishing together, one marks the project.
+    ready = db.session.execute(
+        update(Project)
+        .filter_by(id=project_id, status=ProjectStatus.SPLITTING)
+        .values(status=ProjectStatus.READY, status_message=None)
+    ).rowcount
+    db.session.commit()
+    if ready:
+        log.info("split of %s done: %d pages", project.slug, project.source_page_count)
 
 
 def pages_split(project: Project) -> int:
