@@ -24,9 +24,11 @@ def celery_init_app(app: Flask) -> Celery:
     )
     # A hung engine becomes a failed page, and the broker redelivers a lost page only after
     # the page could no longer be running anywhere (see celeryconfig.py).
+    # The engine stops itself at the limit (Tesseract is killed by pytesseract); the soft limit
+    # is the backstop for an engine that does not, and the hard limit for one that ignores it.
     limit = app.config["OCR_PAGE_TIME_LIMIT"]
     celery_app.conf.task_annotations = {
-        "worker.tasks.ocr_page": {"soft_time_limit": limit, "time_limit": limit + 15}
+        "worker.tasks.ocr_page": {"soft_time_limit": limit + 5, "time_limit": limit + 20}
     }
     celery_app.conf.broker_transport_options = {
         **celery_app.conf.broker_transport_options,

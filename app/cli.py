@@ -134,7 +134,10 @@ def ocr_status(slug: str, as_json: bool, watch: bool) -> None:
     if watch:
         _watch(project)
         return
-    status = batch_ocr.job_status(project)
+    try:
+        status = batch_ocr.job_status(project)
+    except QueueUnavailable as exc:
+        _fail(str(exc))
     if as_json:
         click.echo(json.dumps(status, indent=2))
     else:

@@ -35,8 +35,6 @@ def register_error_handlers(app: Flask) -> None:
         )
 
     for exc_type in REDIS_DOWN:
-        if exc_type is OSError:
-            continue  # too broad to handle globally; services translate it where it means Redis
         app.register_error_handler(exc_type, queue_unavailable)
 
     @app.errorhandler(CSRFError)

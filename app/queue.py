@@ -6,7 +6,9 @@ the contract (worker/tasks.py defines them).
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
 
 import kombu.exceptions
 import redis.exceptions
@@ -19,13 +21,17 @@ OCR_PAGE = "worker.tasks.ocr_page"
 DISPATCH_OCR_JOB = "worker.tasks.dispatch_ocr_job"
 OCR_QUEUE = "ocr"
 
-#: Errors that mean Redis (broker or job records) cannot be reached right now.
+#: Errors that mean Redis (broker or job records) cannot be reached right now. (A wrong
+#: password is a redis ConnectionError too.)
 REDIS_DOWN = (
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
     kombu.exceptions.OperationalError,
-    OSError,
 )
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class QueueUnavailable(RuntimeError):
@@ -46,5 +52,18 @@ def enqueue(task_name: str, *, queue: str | None = None, **kwargs: Any) -> str:
         options["queue"] = queue
     try:
         return celery().send_task(task_name, **options).id
-    except REDIS_DOWN as exc:
+    except (*REDIS_DOWN, OSError) as exc:  # the transport may let a raw socket error through
         raise QueueUnavailable(str(exc)) from exc
+
+
+def needs_redis(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn a Redis outage inside `func` into QueueUnavailable, which callers expect."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except REDIS_DOWN as exc:
+            raise QueueUnavailable(str(exc)) from exc
+
+    return wrapper

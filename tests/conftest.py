@@ -13,6 +13,7 @@ import pytest
 from flask_migrate import upgrade
 
 from app import create_app, queue
+from app.config import load_config
 from app.extensions import db
 from app.ocr_tracking import OcrJobTracker
 from app.services.accounts import create_user
@@ -135,18 +136,8 @@ class Stack:
             "SECRET_KEY": "stack-secret",
             **overrides,
         }
-        self.app = create_app(
-            {
-                "TESTING": True,
-                "DATA_DIR": self.config["DATA_DIR"],
-                "SQLALCHEMY_DATABASE_URI": self.config["DATABASE_URL"],
-                "REDIS_URL": self.config["REDIS_URL"],
-                "CELERY_BROKER_URL": self.config["REDIS_URL"],
-                "CELERY_RESULT_BACKEND": self.config["REDIS_URL"],
-                "SECRET_KEY": self.config["SECRET_KEY"],
-                **{k: int(v) for k, v in overrides.items() if k.startswith("OCR_")},
-            }
-        )
+        # The app reads the same settings as the worker's environment, so both agree.
+        self.app = create_app({**load_config(self.config), "TESTING": True})
         with self.app.app_context():
             upgrade()
         self.workers: list[Worker] = []

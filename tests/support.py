@@ -109,20 +109,21 @@ class Worker:
         self.name = f"test-{free_port()}@localhost"
 
     def start(self, redis_url: str) -> Worker:
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [
-                sys.executable, "-m", "celery", "-A", "worker", "worker",
-                "-Q", self.queues, "--concurrency", str(self.concurrency),
-                "--loglevel", "INFO", "-n", self.name, "--without-mingle", "--without-gossip",
-                *self.extra_args,
-            ],
-            cwd=ROOT,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        # The child keeps its own descriptor of the log; ours is closed at once.
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable, "-m", "celery", "-A", "worker", "worker",
+                    "-Q", self.queues, "--concurrency", str(self.concurrency),
+                    "--loglevel", "INFO", "-n", self.name, "--without-mingle", "--without-gossip",
+                    *self.extra_args,
+                ],
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         client = redis.Redis.from_url(redis_url)
         wait_for(
             lambda: self._ready(client), 60, f"the Celery worker (log: {self.log_path})",

@@ -9,7 +9,7 @@ import os
 # Tesseract's OpenMP threads only slow parallel pages down. Set before any engine runs.
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 
-from app import create_app  # noqa: E402
+from app import create_app
 
 flask_app = create_app()
 app = flask_app.extensions["celery"]

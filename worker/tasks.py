@@ -47,8 +47,7 @@ def ocr_page(self, *, job_id: str, position: int, page_id: int) -> None:
         log.warning("job %s page %d: %s; retrying in %.1f s", job_id, position, exc, countdown)
         raise self.retry(exc=exc, countdown=countdown) from exc
     except SoftTimeLimitExceeded:
-        limit = self.app.conf.task_annotations[self.name]["soft_time_limit"]
-        batch_ocr.fail_page(job_id, position, f"OCR took longer than the {limit} s page time limit")
+        batch_ocr.fail_page_over_time_limit(job_id, position)
     except Exception as exc:
         # A bug or a broken dependency must fail this page with a reason, never leave it
         # "running" until the stall watchdog gives up on the whole job.

@@ -46,6 +46,10 @@ class TesseractEngine:
             ) from exc
         except RuntimeError as exc:  # pytesseract's timeout: it has already killed the process
             raise OcrError(f"Tesseract took longer than {timeout:.0f} s on this page") from exc
+        except UnicodeDecodeError as exc:
+            # Given a file that is no image, Tesseract reads it as a list of file names and
+            # echoes undecodable bytes, which pytesseract then fails to decode.
+            raise OcrError("Tesseract could not read the page image: it is not an image") from exc
         return OcrResult(text=text, boxes=parse_tsv_words(tsv))
 
 

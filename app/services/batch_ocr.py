@@ -134,6 +134,7 @@ def _selected_pages(project: Project, selection: str) -> list[int]:
     return list(db.session.scalars(query))
 
 
+@queue.needs_redis
 def start_batch_ocr(
     project: Project,
     *,
@@ -214,7 +215,7 @@ def _forget_job(record: JobRecord) -> None:
     try:
         tracker().end(record)
     except queue.REDIS_DOWN:
-        log.warning("could not delete %s after a failed start; its TTL will", record.task_id)
+        log.warning("could not delete the record of %s after a failed start", record.task_id)
     job = db.session.get(OcrJob, record.task_id)
     if job is not None:
         db.session.delete(job)
@@ -309,6 +310,11 @@ def fail_page(job_id: str, position: int, reason: str) -> None:
     _record_outcome(_record_of(job), position, outcome.outcome, outcome.reason)
 
 
+def fail_page_over_time_limit(job_id: str, position: int) -> None:
+    limit = current_app.config["OCR_PAGE_TIME_LIMIT"]
+    fail_page(job_id, position, f"OCR took longer than the {limit} s page time limit")
+
+
 def _edited_since(page: Page, job: OcrJob) -> bool:
     return page.proofread_at is not None and page.proofread_at >= job.started_at
 
@@ -326,7 +332,7 @@ def _recognize_and_save(
     started = time.monotonic()
     try:
         result = engine.recognize(
-            image, job.language, config, timeout=max(1, config["OCR_PAGE_TIME_LIMIT"] - 5)
+            image, job.language, config, timeout=config["OCR_PAGE_TIME_LIMIT"]
         )
     except TransientOcrError as exc:
         if not final_attempt:
@@ -383,13 +389,18 @@ def _save_revision(
     return PageOutcome("done")
 
 
+#: Reasons are for people: an engine echoing a whole file is cut to this many characters.
+MAX_REASON = 500
+
+
 def _save_page_outcome(job: OcrJob, job_page: OcrJobPage, outcome: PageOutcome) -> None:
+    reason = outcome.reason[:MAX_REASON]
     job_page.state = outcome.outcome
-    job_page.reason = outcome.reason
+    job_page.reason = reason
     job_page.finished_at = utcnow()
     if outcome.outcome == "failed":
         job_page.page.ocr_state = "failed"
-        job_page.page.ocr_error = outcome.reason
+        job_page.page.ocr_error = reason
     db.session.commit()
 
 
@@ -443,6 +454,7 @@ def end_job(job_id: str, state: JobState | None = None) -> OcrJob | None:
     return job
 
 
+@queue.needs_redis
 def cancel_batch_ocr(project: Project) -> OcrJob:
     """Stop the pages not yet started; pages already done keep their text."""
     record = tracker().current(project.slug)
@@ -515,11 +527,28 @@ def current_job(project: Project) -> JobRecord | None:
     if record is None:
         return None
     job = db.session.get(OcrJob, record.task_id)
+    if job is None and _age_seconds(record) < START_GRACE_SECONDS:
+        return record  # claimed by a start whose database row is not committed yet
     if job is None or JobState(job.state).is_terminal:
         log.warning("clearing %s: it names job %s, which is not live", project.slug, record.task_id)
         tracker().end(record)
         return None
     return record
+
+
+#: How long a record may name a job not yet in the database: a start claims the record, then
+#: commits the job, and that commit may wait on SQLite's write lock (busy timeout 30 s).
+START_GRACE_SECONDS = 60
+
+
+def _age_seconds(record: JobRecord) -> float:
+    try:
+        started = datetime.fromisoformat(record.started_at)
+    except ValueError:
+        return float("inf")
+    if started.tzinfo is None:
+        started = started.replace(tzinfo=UTC)
+    return (datetime.now(UTC) - started).total_seconds()
 
 
 def latest_job_summary(project: Project) -> dict[str, Any] | None:
@@ -556,6 +585,7 @@ def _page_numbers(job_id: str) -> tuple[int, ...]:
     )
 
 
+@queue.needs_redis
 def job_status(project: Project) -> dict[str, Any]:
     """What the progress page and `GET .../batch-ocr/status` show.
 
@@ -566,7 +596,7 @@ def job_status(project: Project) -> dict[str, Any]:
     if record is not None:
         progress = tracker().progress_of(record)
         job = db.session.get(OcrJob, record.task_id)
-        if job is not None and check_running_job(job, progress):
+        if job is None or check_running_job(job, progress):  # None: being started right now
             return _live_status(record, progress)
     job = _latest_job(project)
     if job is None:
