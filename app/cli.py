@@ -42,7 +42,9 @@ users = click.Group("users", help="Manage user accounts.")
 
 @users.command("create")
 @click.argument("username")
-@click.option("--role", type=click.Choice([role.value for role in Role]), default=Role.PROOFREADER.value)
+@click.option(
+    "--role", type=click.Choice([role.value for role in Role]), default=Role.PROOFREADER.value
+)
 @click.password_option()
 def users_create(username: str, role: str, password: str) -> None:
     """Create a user."""

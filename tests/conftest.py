@@ -107,12 +107,16 @@ def postgres_url():
 
     base = os.environ.get("TEST_POSTGRES_URL", DEFAULT_PG_URL)
     try:
-        engine = sqlalchemy.create_engine(base, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 2})
+        engine = sqlalchemy.create_engine(
+            base, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 2}
+        )
         with engine.connect() as conn:
             name = f"ocr_test_{uuid.uuid4().hex[:12]}"
             conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     except Exception as exc:  # no server, no driver, no rights: all mean "not available here"
-        pytest.skip(f"PostgreSQL not available at {base} ({type(exc).__name__}); set TEST_POSTGRES_URL")
+        pytest.skip(
+            f"PostgreSQL not available at {base} ({type(exc).__name__}); set TEST_POSTGRES_URL"
+        )
     url = base.rsplit("/", 1)[0] + f"/{name}"
     yield url
     with engine.connect() as conn:
@@ -143,7 +147,9 @@ class Stack:
         self.workers: list[Worker] = []
 
     def start_worker(self, name: str = "worker", **kwargs) -> Worker:
-        worker = Worker(self.config, self.root / f"{name}.log", **kwargs).start(self.redis_server.url)
+        worker = Worker(self.config, self.root / f"{name}.log", **kwargs).start(
+            self.redis_server.url
+        )
         self.workers.append(worker)
         return worker
 

@@ -63,12 +63,18 @@ class RedisServer:
     def start(self) -> RedisServer:
         args = [
             "redis-server",
-            "--port", str(self.port),
-            "--bind", "127.0.0.1",
-            "--dir", str(self.directory),
-            "--save", "",
-            "--appendonly", "yes" if self.appendonly else "no",
-            "--maxmemory-policy", "noeviction",
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.directory),
+            "--save",
+            "",
+            "--appendonly",
+            "yes" if self.appendonly else "no",
+            "--maxmemory-policy",
+            "noeviction",
         ]
         if self.password:
             args += ["--requirepass", self.password]
@@ -98,8 +104,15 @@ class RedisServer:
 class Worker:
     """`celery -A worker worker` in its own process, configured by environment variables."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, *, concurrency: int = 2,
-                 queues: str = "celery,ocr", extra_args: tuple[str, ...] = ()):
+    def __init__(
+        self,
+        env: dict[str, str],
+        log_path: Path,
+        *,
+        concurrency: int = 2,
+        queues: str = "celery,ocr",
+        extra_args: tuple[str, ...] = (),
+    ):
         self.env = {**os.environ, **env, "OMP_THREAD_LIMIT": "1", "PYTHONUNBUFFERED": "1"}
         self.log_path = log_path
         self.concurrency = concurrency
@@ -113,9 +126,22 @@ class Worker:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [
-                    sys.executable, "-m", "celery", "-A", "worker", "worker",
-                    "-Q", self.queues, "--concurrency", str(self.concurrency),
-                    "--loglevel", "INFO", "-n", self.name, "--without-mingle", "--without-gossip",
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "worker",
+                    "worker",
+                    "-Q",
+                    self.queues,
+                    "--concurrency",
+                    str(self.concurrency),
+                    "--loglevel",
+                    "INFO",
+                    "-n",
+                    self.name,
+                    "--without-mingle",
+                    "--without-gossip",
                     *self.extra_args,
                 ],
                 cwd=ROOT,
@@ -126,7 +152,9 @@ class Worker:
             )
         client = redis.Redis.from_url(redis_url)
         wait_for(
-            lambda: self._ready(client), 60, f"the Celery worker (log: {self.log_path})",
+            lambda: self._ready(client),
+            60,
+            f"the Celery worker (log: {self.log_path})",
             interval=0.3,
         )
         return self

@@ -411,17 +411,19 @@ def test_redis_down_gives_503_on_batch_ocr_only_and_a_start_works_once_it_is_bac
         assert job_count(project_id) == 1
 
 
-def test_start_with_redis_down_raises_queue_unavailable_and_records_nothing(
-    own_stack, tmp_path
-):
+def test_start_with_redis_down_raises_queue_unavailable_and_records_nothing(own_stack, tmp_path):
     """start_batch_ocr with Redis stopped raises QueueUnavailable and leaves no job row."""
     stack = own_stack()
     with stack.app.app_context():
         source = pdf_of(tmp_path / "p.pdf", [3])
         with source.open("rb") as fh:
             project = projects.create_project(
-                slug="outage-service", title="t", language="eng", source=fh,
-                filename=source.name, created_by=None,
+                slug="outage-service",
+                title="t",
+                language="eng",
+                source=fh,
+                filename=source.name,
+                created_by=None,
             )
         projects.split_source(project.id)  # no worker here: split in this process
         db.session.refresh(project)
@@ -447,17 +449,13 @@ def write_fake_tesseract(path: Path, hang_on: str | None) -> None:
     os.replace(tmp, path)
 
 
-def test_hung_engine_fails_its_page_on_the_time_limit_and_the_worker_goes_on(
-    own_stack, tmp_path
-):
+def test_hung_engine_fails_its_page_on_the_time_limit_and_the_worker_goes_on(own_stack, tmp_path):
     """An engine that never returns on one page fails that page with a reason naming the time
     limit; the other pages are done, the job ends, and the worker runs the next job."""
     slug = "hung-engine"
     fake = tmp_path / "tesseract"
     write_fake_tesseract(fake, hang_on=f"/projects/{slug}/pages/00002.png")
-    stack = own_stack(
-        OCR_PAGE_TIME_LIMIT="10", OCR_STALL_TIMEOUT="30", TESSERACT_CMD=str(fake)
-    )
+    stack = own_stack(OCR_PAGE_TIME_LIMIT="10", OCR_STALL_TIMEOUT="30", TESSERACT_CMD=str(fake))
     stack.start_worker()
     redis = stack.app.extensions["redis"]
     with stack.app.app_context():
@@ -496,8 +494,12 @@ def test_job_without_worker_is_interrupted_after_the_stall_timeout_then_resumed(
         source = pdf_of(tmp_path / "p.pdf", [2, 3])
         with source.open("rb") as fh:
             project = projects.create_project(
-                slug="no-worker", title="t", language="eng", source=fh,
-                filename=source.name, created_by=None,
+                slug="no-worker",
+                title="t",
+                language="eng",
+                source=fh,
+                filename=source.name,
+                created_by=None,
             )
         projects.split_source(project.id)  # no worker yet: split in this process
         db.session.refresh(project)

@@ -23,7 +23,12 @@ pytestmark = pytest.mark.integration
 def make_ready_project(slug: str, source: Path, language: str = "eng") -> Project:
     with source.open("rb") as fh:
         project = create_project(
-            slug=slug, title=slug, language=language, source=fh, filename=source.name, created_by=None
+            slug=slug,
+            title=slug,
+            language=language,
+            source=fh,
+            filename=source.name,
+            created_by=None,
         )
 
     def ready():
