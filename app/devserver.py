@@ -131,9 +131,11 @@ class Supervisor:
                     self.say(f"{name} did not stop within {STOP_GRACE:.0f} s; killing it")
                     _signal_group(process, signal.SIGKILL)
                     process.wait()
-        # Pool processes a part left behind when it stopped go with their group.
-        for _, process in self.children:
-            _signal_group(process, signal.SIGKILL)
+        # Pool processes a part left behind when it stopped (or died) go with their group. Not
+        # the setup steps': they leave nothing behind, and their group ids are long free.
+        for name, process in self.children:
+            if name != "setup":
+                _signal_group(process, signal.SIGKILL)
         for pump in self.pumps:
             pump.join(timeout=1)
 
@@ -201,7 +203,7 @@ def _start_redis(supervisor: Supervisor, url: str, data_dir: Path, env: dict[str
         args += ["--requirepass", parts.password]
     supervisor.say(f"no Redis answers at {_public(url)}: starting redis-server on port {port}")
     supervisor.start("redis", args, env)
-    supervisor.wait_until(lambda: _redis_answers(url), 15, f"redis-server on port {port}")
+    supervisor.wait_until(lambda: _redis_answers(url), 30, f"redis-server on port {port}")
 
 
 def _port_free(port: int) -> bool:
