@@ -244,7 +244,23 @@ class OcrJobTracker:
         Returns None when the claim succeeded, else the job already running (the caller
         shows its progress page). Record, page states and counters appear in one step.
         """
-        existing = self._claim(
+        # A corrupt record in the way is discarded and the claim tried again; a few tries
+        # are enough unless something keeps writing garbage under the key.
+        for _attempt in range(3):
+            existing = self._try_claim(record)
+            if existing is None:
+                return None
+            try:
+                return JobRecord.from_json(existing)
+            except CorruptRecord:
+                log.warning(
+                    "replacing corrupt %s: %r", job_key(record.project_slug), existing[:200]
+                )
+                self._discard_corrupt(record.project_slug, existing)
+        raise CorruptRecord(f"{job_key(record.project_slug)} keeps being overwritten")
+
+    def _try_claim(self, record: JobRecord) -> bytes | None:
+        return self._claim(
             keys=[
                 job_key(record.project_slug),
                 pages_key(record.task_id),
@@ -252,23 +268,6 @@ class OcrJobTracker:
             ],
             args=[record.to_json(), self.ttl, record.total, time.time()],
         )
-        if existing is None:
-            return None
-        try:
-            return JobRecord.from_json(existing)
-        except CorruptRecord:
-            log.warning("replacing corrupt %s: %r", job_key(record.project_slug), existing[:200])
-            self._discard_corrupt(record.project_slug, existing)
-        # One more try: the corrupt record is gone, unless another start took the slug.
-        existing = self._claim(
-            keys=[
-                job_key(record.project_slug),
-                pages_key(record.task_id),
-                progress_key(record.task_id),
-            ],
-            args=[record.to_json(), self.ttl, record.total, time.time()],
-        )
-        return None if existing is None else self.current(record.project_slug)
 
     # -- reading ---------------------------------------------------------------------------
 
