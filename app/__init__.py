@@ -14,7 +14,7 @@ from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from app.config import load_config, validate
+from app.config import load_config, secret_key, validate
 from app.extensions import csrf, db, login_manager, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,11 +27,15 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         template_folder=str(ROOT / "templates"),
         static_folder="static",
     )
-    app.config.update(load_config())
+    app.config.update(load_config(create_secret=False))
     if config:
         app.config.update(config)
     validate(app.config)
-    Path(app.config["DATA_DIR"]).mkdir(parents=True, exist_ok=True)
+    # Only now, with the final data directory known and the settings valid, touch the disk.
+    data_dir = Path(app.config["DATA_DIR"])
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if not app.config["SECRET_KEY"]:
+        app.config["SECRET_KEY"] = secret_key({}, data_dir)
 
     _configure_logging(app)
     _init_database(app)

@@ -6,8 +6,10 @@ turns them into the dict that `create_app` hands to Flask; tests pass overrides 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +28,7 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
         raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
 
 
-def _secret_key(env: dict[str, str], data_dir: Path) -> str:
+def secret_key(env: dict[str, str], data_dir: Path) -> str:
     """SECRET_KEY from the environment, else one generated once and kept in the data directory.
 
     Keeping it on disk means sessions survive a restart of `make run` without the newcomer
@@ -38,15 +40,26 @@ def _secret_key(env: dict[str, str], data_dir: Path) -> str:
     if path.exists():
         return path.read_text().strip()
     data_dir.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_hex(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(key)
-    return key
+    # Written aside, then linked into place: the web app and the worker may start at the same
+    # moment, and whichever links second reads the first one's complete key.
+    fd, partial = tempfile.mkstemp(dir=data_dir, prefix=".secret_key.")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+        os.chmod(partial, 0o600)
+        with contextlib.suppress(FileExistsError):
+            os.link(partial, path)
+    finally:
+        os.unlink(partial)
+    return path.read_text().strip()
 
 
-def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
-    """Read every setting from `env` (default: the process environment)."""
+def load_config(env: dict[str, str] | None = None, *, create_secret: bool = True) -> dict[str, Any]:
+    """Read every setting from `env` (default: the process environment).
+
+    With `create_secret=False` a missing SECRET_KEY stays None, for a caller that validates
+    first and only then lets `secret_key` write one into the data directory.
+    """
     env = dict(os.environ if env is None else env)
     data_dir = Path(env.get("DATA_DIR") or "data").resolve()
     redis_url = env.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
@@ -62,7 +75,7 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
         "CELERY_BROKER_URL": env.get("CELERY_BROKER_URL") or redis_url,
         "CELERY_RESULT_BACKEND": env.get("CELERY_RESULT_BACKEND") or redis_url,
         #: Signs session cookies and CSRF tokens.
-        "SECRET_KEY": _secret_key(env, data_dir),
+        "SECRET_KEY": secret_key(env, data_dir) if create_secret else env.get("SECRET_KEY"),
         #: Largest upload accepted, in megabytes (a 1000-page scan at 300 DPI is ~400 MB).
         "MAX_CONTENT_LENGTH": _int(env, "MAX_UPLOAD_MB", 512) * 1024 * 1024,
         #: Seconds one page may take to OCR before it is failed (a hung engine never blocks a job).
@@ -92,6 +105,12 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
 
 def validate(config: dict[str, Any]) -> None:
     """Fail at start-up on settings that could only fail later, and confusingly."""
+    if not 72 <= config["RENDER_DPI"] <= 1200:
+        raise ConfigError("RENDER_DPI must be between 72 and 1200")
+    if config["RENDER_MAX_PIXELS"] < 1_000_000:
+        raise ConfigError("RENDER_MAX_PIXELS must be at least 1000000 (one megapixel)")
+    if config["MAX_CONTENT_LENGTH"] is not None and config["MAX_CONTENT_LENGTH"] <= 0:
+        raise ConfigError("MAX_UPLOAD_MB must be at least 1")
     if config["OCR_PAGE_TIME_LIMIT"] < 5:
         raise ConfigError("OCR_PAGE_TIME_LIMIT must be at least 5 seconds")
     if config["OCR_STALL_TIMEOUT"] <= config["OCR_PAGE_TIME_LIMIT"]:

@@ -48,9 +48,10 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(413)
     def too_large(exc: HTTPException):
-        limit = app.config["MAX_CONTENT_LENGTH"] // (1024 * 1024)
+        limit = app.config["MAX_CONTENT_LENGTH"]
+        size = f"{limit // (1024 * 1024)} MB" if limit >= 1024 * 1024 else f"{limit} bytes"
         return error_response(
-            413, "The file is too large", f"Uploads are limited to {limit} MB (MAX_UPLOAD_MB)."
+            413, "The file is too large", f"Uploads are limited to {size} (MAX_UPLOAD_MB)."
         )
 
     @app.errorhandler(HTTPException)

@@ -9,11 +9,13 @@ RENDER_MAX_PIXELS), so a 150 DPI scan is not blown up to 300 DPI only to be read
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import pikepdf
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 from PIL import Image, UnidentifiedImageError
@@ -109,19 +111,28 @@ class SourceDocument(contextlib.AbstractContextManager):
 def _open_pdf(path: Path) -> pdfium.PdfDocument:
     try:
         return pdfium.PdfDocument(str(path))
-    except pdfium.PdfiumError as exc:
-        message = str(exc)
-        if "password" in message.lower():
-            raise UnusableSource(
-                "The PDF is encrypted with a password; upload an unlocked copy."
-            ) from None
-        raise UnusableSource(
-            f"The PDF is damaged and cannot be opened ({_pdfium_reason(message)})."
-        ) from None
+    except pdfium.PdfiumError:
+        raise UnusableSource(_why_pdf_fails(path)) from None
 
 
-def _pdfium_reason(message: str) -> str:
-    return message.split("(PDFium: ", 1)[-1].rstrip(").") if "PDFium" in message else message
+def _why_pdf_fails(path: Path) -> str:
+    """Why PDFium refused a file, asked of qpdf: PDFium's own error code can be stale (it is
+    not set when it refuses a PDF without pages)."""
+    try:
+        with pikepdf.open(path) as pdf:
+            if len(pdf.pages) == 0:
+                return "The PDF has no pages."
+    except pikepdf.PasswordError:
+        return "The PDF is encrypted with a password; upload an unlocked copy."
+    except pikepdf.PdfError as exc:
+        return f"The PDF is damaged and cannot be opened ({_first_line(str(exc))})."
+    return "The PDF is damaged and cannot be opened."
+
+
+def _first_line(message: str) -> str:
+    # qpdf prefixes its messages with the file's path, which is ours, not the user's.
+    line = message.strip().splitlines()[0] if message.strip() else "unknown error"
+    return line.split(": ", 1)[-1][:200]
 
 
 def page_dpi(page: pdfium.PdfPage, default_dpi: int, max_pixels: int) -> float:
@@ -135,10 +146,17 @@ def page_dpi(page: pdfium.PdfPage, default_dpi: int, max_pixels: int) -> float:
     if image_dpis:
         dpi = min(float(default_dpi), max(MIN_DPI, max(image_dpis)))
     width_pt, height_pt = page.get_size()
-    pixels = (width_pt * dpi / POINTS_PER_INCH) * (height_pt * dpi / POINTS_PER_INCH)
-    if pixels > max_pixels:
-        dpi *= (max_pixels / pixels) ** 0.5
+    if _pixels(width_pt, height_pt, dpi) > max_pixels:
+        dpi *= (max_pixels / _pixels(width_pt, height_pt, dpi)) ** 0.5
+        # PDFium rounds each side up: step down until the rounded size fits too.
+        while dpi > 1 and _pixels(width_pt, height_pt, dpi) > max_pixels:
+            dpi *= 0.9999
     return dpi
+
+
+def _pixels(width_pt: float, height_pt: float, dpi: float) -> int:
+    scale = dpi / POINTS_PER_INCH
+    return math.ceil(width_pt * scale) * math.ceil(height_pt * scale)
 
 
 def _render_pdf_page(
