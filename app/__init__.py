@@ -103,6 +103,7 @@ def _init_login(app: Flask) -> None:
 
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
+    login_manager.login_message = "Please sign in to see this page."
     login_manager.login_message_category = "info"
 
     @login_manager.user_loader

@@ -47,7 +47,9 @@ def celery() -> Celery:
 
 def enqueue(task_name: str, *, queue: str | None = None, **kwargs: Any) -> str:
     """Send one task with keyword arguments; returns its id, or raises QueueUnavailable."""
-    options: dict[str, Any] = {"kwargs": kwargs}
+    # ignore_result: nobody waits on these results, and asking for one would make Celery
+    # subscribe to the result backend first, retrying for many seconds when Redis is down.
+    options: dict[str, Any] = {"kwargs": kwargs, "ignore_result": True}
     if queue:
         options["queue"] = queue
     try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +42,7 @@ class RenderedPage:
 
 
 def sniff_kind(path: Path) -> str:
-    """ "pdf" or "image", judged by content rather than by the file name; else UnusableSource."""
+    """Whether the file is a "pdf" or an "image", judged by content rather than by name."""
     with path.open("rb") as fh:
         head = fh.read(1024)
     if not head:
@@ -49,11 +50,23 @@ def sniff_kind(path: Path) -> str:
     if b"%PDF-" in head:
         return "pdf"
     try:
-        with Image.open(path) as image:
+        with _pillow_quietly(), Image.open(path) as image:
             image.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError):
+    except UnidentifiedImageError:
         raise UnusableSource("The file is neither a PDF nor a PNG, JPEG or TIFF image.") from None
+    except Exception as exc:  # noqa: BLE001 -- Pillow's parsers raise many types on hostile data
+        raise UnusableSource(f"The image is damaged and cannot be read ({exc}).") from None
     return "image"
+
+
+@contextlib.contextmanager
+def _pillow_quietly() -> Iterator[None]:
+    """Pillow warns about damaged metadata it works around; for an upload what counts is the
+    outcome (an image that opens, or UnusableSource), while a decompression bomb is an error."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        yield
 
 
 class SourceDocument(contextlib.AbstractContextManager):
@@ -68,8 +81,13 @@ class SourceDocument(contextlib.AbstractContextManager):
             self._pdf = _open_pdf(path)
             self.page_count = len(self._pdf)
         else:
-            self._image = Image.open(path)
-            self.page_count = getattr(self._image, "n_frames", 1)
+            try:
+                with _pillow_quietly():
+                    self._image = Image.open(path)
+                    self.page_count = getattr(self._image, "n_frames", 1)
+            except Exception as exc:  # noqa: BLE001 -- as in sniff_kind
+                self.close()
+                raise UnusableSource(f"The image is damaged and cannot be read ({exc}).") from None
         if self.page_count == 0:
             self.close()
             raise UnusableSource("The PDF has no pages.")
@@ -178,9 +196,10 @@ def _render_pdf_page(
 
 def _image_frame(image: Image.Image, index: int, max_pixels: int) -> tuple[Image.Image, float]:
     try:
-        image.seek(index)
-        frame = image.convert("L")
-    except (OSError, EOFError, ValueError) as exc:
+        with _pillow_quietly():
+            image.seek(index)
+            frame = image.convert("L")
+    except Exception as exc:  # noqa: BLE001 -- as in sniff_kind
         raise UnusableSource(f"Image frame {index + 1} cannot be read ({exc}).") from None
     dpi = float((image.info.get("dpi") or (300, 300))[0] or 300)
     if frame.width * frame.height > max_pixels:

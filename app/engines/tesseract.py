@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import functools
 import io
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -84,10 +85,18 @@ def installed_languages(cmd: str) -> set[str]:
 
 
 def _first_line(message: str | bytes) -> str:
+    """The part of Tesseract's stderr a user can act on.
+
+    pytesseract joins stderr into one line; image-library noise (libpng, leptonica's
+    pixRead...) means the image file itself is damaged, which is what the user needs to know.
+    """
     if isinstance(message, bytes):
         message = message.decode("utf-8", "replace")
-    lines = [line for line in message.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else "unknown error"
+    message = " ".join(message.split())
+    if any(noise in message for noise in ("libpng", "pixRead", "Image file", "image file")):
+        return "the image file is damaged or unreadable"
+    sentences = re.split(r"(?=Error )", message)
+    return (sentences[-1] if sentences else message).strip()[:300] or "unknown error"
 
 
 ENGINE = TesseractEngine()

@@ -13,11 +13,14 @@ bp = Blueprint("auth", __name__)
 
 
 def _safe_next(target: str | None) -> str:
-    # Only same-site paths: an attacker's link must not bounce a user to another site.
+    # Only same-site paths, and no control characters: an attacker's link must neither bounce
+    # a user to another site nor smuggle a header into the redirect.
     if (
         target
         and target.startswith("/")
         and not target.startswith("//")
+        and target.isprintable()
+        and "\\" not in target
         and not urlsplit(target).netloc
     ):
         return target

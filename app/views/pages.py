@@ -43,6 +43,8 @@ def edit(slug: str, number: int):
     try:
         base_version = int(request.form.get("version", ""))
     except ValueError:
+        base_version = None
+    if base_version is None or not -(2**63) <= base_version < 2**63:  # no column holds more
         abort(400, "The form did not say which version of the page it edits.")
     text = request.form.get("text", "")
     outcome = save_page_text(
