@@ -61,6 +61,8 @@ def _configure_logging(app: Flask) -> None:
         logging.basicConfig(
             level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
+    # pikepdf announces its logger bridge at INFO on first use: noise in every CLI error.
+    logging.getLogger("pikepdf").setLevel(logging.WARNING)
 
 
 def _init_database(app: Flask) -> None:
