@@ -29,8 +29,19 @@ FONT = "/usr/share/fonts/truetype/noto/NotoSerif-Regular.ttf"
 WORDS = ["Alpha river", "Bravo mountain", "Charlie forest", "Delta harbour"]
 BOTH_DATABASES = pytest.mark.parametrize("app", ["sqlite", "postgres"], indirect=True)
 STATUS_FIELDS = {
-    "state", "total", "done", "failed", "running", "queued", "percent", "eta_seconds",
-    "engine", "task_id", "started_at", "finished_at", "pages",
+    "state",
+    "total",
+    "done",
+    "failed",
+    "running",
+    "queued",
+    "percent",
+    "eta_seconds",
+    "engine",
+    "task_id",
+    "started_at",
+    "finished_at",
+    "pages",
 }
 
 
@@ -51,7 +62,11 @@ def make_project(tmp_path: Path, slug: str, pages: int = 3, *, split: bool = Tru
     source = make_pdf(tmp_path / f"{slug}.pdf", pages)
     with source.open("rb") as fh:
         project = create_project(
-            slug=slug, title=slug, language="eng", source=fh, filename=source.name,
+            slug=slug,
+            title=slug,
+            language="eng",
+            source=fh,
+            filename=source.name,
             created_by=None,
         )
     if split:
@@ -95,7 +110,10 @@ def fake_engine(monkeypatch):
 
 def start(project: Project, selection: str = "unedited", engine: str = "fake", **kwargs):
     return batch_ocr.start_batch_ocr(
-        project, engine=engine, language=kwargs.pop("language", None), selection=selection,
+        project,
+        engine=engine,
+        language=kwargs.pop("language", None),
+        selection=selection,
         user=kwargs.pop("user", None),
     )
 
@@ -106,7 +124,9 @@ def dispatches(enqueued) -> list[dict]:
 
 def job_pages(job_id: str) -> list[OcrJobPage]:
     return list(
-        db.session.scalars(select(OcrJobPage).filter_by(job_id=job_id).order_by(OcrJobPage.position))
+        db.session.scalars(
+            select(OcrJobPage).filter_by(job_id=job_id).order_by(OcrJobPage.position)
+        )
     )
 
 
@@ -198,8 +218,9 @@ def test_start_refuses_a_project_still_splitting(app, enqueued, tmp_path, fake_e
     assert dispatches(enqueued) == []
 
 
-def test_start_leaves_nothing_when_the_queue_is_down(app, enqueued, tmp_path, fake_engine,
-                                                     monkeypatch):
+def test_start_leaves_nothing_when_the_queue_is_down(
+    app, enqueued, tmp_path, fake_engine, monkeypatch
+):
     """If the dispatch cannot be enqueued, no record, no OcrJob and no OcrJobPage remain."""
     project = make_project(tmp_path, "queue-down")
     recorded = queue.enqueue
@@ -228,8 +249,9 @@ def selected_numbers(project: Project, outcome) -> list[int]:
     return [p.page.number for p in job_pages(outcome.job_id)]
 
 
-def test_selection_unedited_leaves_out_pages_saved_by_a_person(app, enqueued, tmp_path,
-                                                               fake_engine, editor):
+def test_selection_unedited_leaves_out_pages_saved_by_a_person(
+    app, enqueued, tmp_path, fake_engine, editor
+):
     """'unedited' covers the pages no person has saved; 'all' covers every page."""
     project = make_project(tmp_path, "unedited")
     second = page(project, 2)
@@ -243,8 +265,7 @@ def test_selection_unedited_leaves_out_pages_saved_by_a_person(app, enqueued, tm
     assert selected_numbers(project, everything) == [1, 2, 3]
 
 
-def test_selection_failed_covers_only_pages_whose_ocr_failed(app, enqueued, tmp_path,
-                                                             fake_engine):
+def test_selection_failed_covers_only_pages_whose_ocr_failed(app, enqueued, tmp_path, fake_engine):
     """'failed' re-runs exactly the pages whose last OCR failed."""
     project = make_project(tmp_path, "failed-only")
     fake_engine.answers = {2: OcrError("smudged")}
@@ -255,8 +276,9 @@ def test_selection_failed_covers_only_pages_whose_ocr_failed(app, enqueued, tmp_
     assert selected_numbers(project, retry) == [2]
 
 
-def test_resume_after_interruption_runs_only_pages_without_a_result(app, enqueued, tmp_path,
-                                                                   fake_engine):
+def test_resume_after_interruption_runs_only_pages_without_a_result(
+    app, enqueued, tmp_path, fake_engine
+):
     """Resume takes the interrupted job's engine and language and its unfinished pages only."""
     project = make_project(tmp_path, "resume", pages=4)
     fake_engine.answers = {2: OcrError("smudged")}
@@ -277,8 +299,9 @@ def test_resume_after_interruption_runs_only_pages_without_a_result(app, enqueue
 # -- one page ----------------------------------------------------------------------------
 
 
-def test_run_page_with_tesseract_writes_one_revision_and_is_idempotent(app, enqueued, tmp_path,
-                                                                      monkeypatch):
+def test_run_page_with_tesseract_writes_one_revision_and_is_idempotent(
+    app, enqueued, tmp_path, monkeypatch
+):
     """Real Tesseract: one bot revision, the page's text, boxes and version; a rerun is a no-op."""
     monkeypatch.setenv("OMP_THREAD_LIMIT", "1")
     project = make_project(tmp_path, "tesseract-page", pages=2)
@@ -307,8 +330,9 @@ def test_run_page_with_tesseract_writes_one_revision_and_is_idempotent(app, enqu
     assert batch_ocr.job_status(project)["done"] == 1
 
 
-def test_page_saved_by_a_person_after_start_is_skipped_and_kept(app, enqueued, tmp_path,
-                                                                fake_engine, editor):
+def test_page_saved_by_a_person_after_start_is_skipped_and_kept(
+    app, enqueued, tmp_path, fake_engine, editor
+):
     """A page a person saved after the job began keeps its text; the page is skipped, with why."""
     project = make_project(tmp_path, "edited-meanwhile", pages=2)
     outcome = start(project)
@@ -329,8 +353,7 @@ def test_page_saved_by_a_person_after_start_is_skipped_and_kept(app, enqueued, t
     assert status["pages"][0] == {"number": 1, "state": "skipped", "reason": result.reason}
 
 
-def test_engine_error_fails_the_page_and_the_job_still_ends(app, enqueued, tmp_path,
-                                                            fake_engine):
+def test_engine_error_fails_the_page_and_the_job_still_ends(app, enqueued, tmp_path, fake_engine):
     """An OcrError fails that page with its reason; the other pages run and the job ends."""
     project = make_project(tmp_path, "engine-error")
     fake_engine.answers = {2: OcrError("the scan is unreadable")}
@@ -342,15 +365,15 @@ def test_engine_error_fails_the_page_and_the_job_still_ends(app, enqueued, tmp_p
     assert results[1].reason == "the scan is unreadable"
     db.session.expire_all()
     assert (page(project, 2).ocr_state, page(project, 2).ocr_error) == (
-        "failed", "the scan is unreadable",
+        "failed",
+        "the scan is unreadable",
     )
     job = db.session.get(OcrJob, outcome.job_id)
     assert (job.state, job.done, job.failed) == ("partially_failed", 2, 1)
     assert redis(app).get(job_key("engine-error")) is None
 
 
-def test_transient_error_is_raised_for_a_retry_unless_final(app, enqueued, tmp_path,
-                                                           fake_engine):
+def test_transient_error_is_raised_for_a_retry_unless_final(app, enqueued, tmp_path, fake_engine):
     """TransientOcrError goes back to the task for a retry; on the final attempt the page fails."""
     project = make_project(tmp_path, "transient", pages=1)
     fake_engine.answers = {1: TransientOcrError("rate limited")}
@@ -420,8 +443,13 @@ def test_cancel_stops_queued_pages_and_keeps_done_ones(app, enqueued, tmp_path, 
 def test_a_record_naming_an_unknown_job_is_cleared(app, enqueued, tmp_path):
     """A record whose job is not in the database is cleared; the status is the form's."""
     project = make_project(tmp_path, "ghost-record")
-    ghost = JobRecord(task_id="ghost", engine="tesseract", started_at="2024-01-01T00:00:00",
-                      project_slug="ghost-record", total=3)
+    ghost = JobRecord(
+        task_id="ghost",
+        engine="tesseract",
+        started_at="2024-01-01T00:00:00",
+        project_slug="ghost-record",
+        total=3,
+    )
     assert app.extensions["ocr_tracker"].claim(ghost) is None
 
     assert batch_ocr.current_job(project) is None
@@ -430,8 +458,7 @@ def test_a_record_naming_an_unknown_job_is_cleared(app, enqueued, tmp_path):
 
 
 @BOTH_DATABASES
-def test_a_corrupt_record_is_deleted_and_status_still_works(app, enqueued, tmp_path,
-                                                           fake_engine):
+def test_a_corrupt_record_is_deleted_and_status_still_works(app, enqueued, tmp_path, fake_engine):
     """A corrupt record is deleted; the status then shows the last job, and a start works."""
     project = make_project(tmp_path, "corrupt-record", pages=2)
     first = start(project)
@@ -448,8 +475,7 @@ def test_a_corrupt_record_is_deleted_and_status_still_works(app, enqueued, tmp_p
 # -- lost jobs ---------------------------------------------------------------------------
 
 
-def test_a_job_without_progress_for_too_long_is_interrupted(app, enqueued, tmp_path,
-                                                            fake_engine):
+def test_a_job_without_progress_for_too_long_is_interrupted(app, enqueued, tmp_path, fake_engine):
     """No progress for longer than OCR_STALL_TIMEOUT: the job is interrupted and its key cleared."""
     project = make_project(tmp_path, "stalled")
     outcome = start(project)
@@ -491,8 +517,14 @@ def test_a_job_whose_key_vanished_is_interrupted(app, enqueued, tmp_path, fake_e
 
 def make_wide_project(slug: str, pages: int) -> Project:
     """A ready project of `pages` rows without images: for status arithmetic, not for OCR."""
-    project = Project(slug=slug, title=slug, language="eng", status="ready",
-                      source_filename="none.pdf", source_page_count=pages)
+    project = Project(
+        slug=slug,
+        title=slug,
+        language="eng",
+        status="ready",
+        source_filename="none.pdf",
+        source_page_count=pages,
+    )
     db.session.add(project)
     db.session.flush()
     db.session.add_all(
@@ -504,8 +536,7 @@ def make_wide_project(slug: str, pages: int) -> Project:
 
 
 @BOTH_DATABASES
-def test_status_has_every_field_and_percent_reaches_100_only_at_the_end(app, enqueued,
-                                                                       fake_engine):
+def test_status_has_every_field_and_percent_reaches_100_only_at_the_end(app, enqueued, fake_engine):
     """The status JSON has all its fields; percent is a whole 0-100, 100 only when all finished."""
     project = make_wide_project("percent", 200)
     outcome = start(project)
@@ -515,7 +546,10 @@ def test_status_has_every_field_and_percent_reaches_100_only_at_the_end(app, enq
     queued = batch_ocr.job_status(project)
     assert STATUS_FIELDS <= set(queued)
     assert (queued["state"], queued["percent"], queued["queued"], queued["total"]) == (
-        "queued", 0, 200, 200,
+        "queued",
+        0,
+        200,
+        200,
     )
     assert queued["eta_seconds"] is None and queued["finished_at"] is None
 

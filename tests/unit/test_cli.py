@@ -184,7 +184,10 @@ def test_ocr_status_json_parses_and_describes_the_job(runner, enqueued, tmp_path
     status = json.loads(result.stdout)
     assert status["task_id"] == db.session.scalar(select(OcrJob.id))
     assert (status["state"], status["total"], status["queued"], status["percent"]) == (
-        "queued", 2, 2, 0,
+        "queued",
+        2,
+        2,
+        0,
     )
     assert [p["number"] for p in status["pages"]] == [1, 2]
 
@@ -198,9 +201,7 @@ def test_ocr_status_summarises_in_one_line(runner, enqueued, tmp_path):
     during = runner.invoke(args=["ocr", "status", "cli-summary"])
 
     assert before.stdout.strip() == "no batch OCR job has run for this project"
-    assert during.stdout.strip() == (
-        "queued: 0/2 done, 0 failed, 0 skipped, 0 running, 2 queued"
-    )
+    assert during.stdout.strip() == ("queued: 0/2 done, 0 failed, 0 skipped, 0 running, 2 queued")
 
 
 def test_ocr_cancel_stops_the_job_and_a_second_cancel_fails(app, runner, enqueued, tmp_path):

@@ -72,7 +72,12 @@ def test_claim_writes_record_page_states_and_counters_with_ttls(client, tracker)
     assert client.get(job_key("book")) == record.to_json().encode()
     assert states(client, record) == b"q" * 5
     assert counters(client, record) == {
-        "total": 5, "finished": 0, "done": 0, "failed": 0, "skipped": 0, "cancelled": 0,
+        "total": 5,
+        "finished": 0,
+        "done": 0,
+        "failed": 0,
+        "skipped": 0,
+        "cancelled": 0,
     }
     assert client.hget(progress_key(record.task_id), "last_progress") is not None
     for key in (job_key("book"), pages_key(record.task_id), progress_key(record.task_id)):
@@ -186,7 +191,9 @@ def test_failed_and_skipped_pages_keep_their_reason(client, tracker):
     assert progress.errors == {0: "Tesseract could not read the page", 1: "edited by a person"}
     assert progress.page_states == ["failed", "skipped", "done"]
     assert (progress.counts["failed"], progress.counts["skipped"], progress.counts["done"]) == (
-        1, 1, 1,
+        1,
+        1,
+        1,
     )
 
 
@@ -260,8 +267,11 @@ def test_end_deletes_the_record_and_shortens_the_job_keys_ttl(client, tracker):
     assert tracker.end(record) is True
 
     assert client.get(job_key("book")) is None
-    for key in (pages_key(record.task_id), progress_key(record.task_id),
-                errors_key(record.task_id)):
+    for key in (
+        pages_key(record.task_id),
+        progress_key(record.task_id),
+        errors_key(record.task_id),
+    ):
         assert 0 < client.ttl(key) <= ENDED_JOB_KEYS_TTL, key
 
 
@@ -380,8 +390,9 @@ def test_progress_of_a_slug_without_a_job_is_none(tracker):
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
     max_leaves=10,
 )
 record_like = st.fixed_dictionaries(
@@ -409,8 +420,10 @@ def test_from_json_returns_a_record_or_raises_corrupt_record(raw):
     except CorruptRecord:
         return
     assert isinstance(record, JobRecord)
-    assert all(isinstance(v, str) and v for v in (record.task_id, record.engine,
-                                                  record.started_at, record.project_slug))
+    assert all(
+        isinstance(v, str) and v
+        for v in (record.task_id, record.engine, record.started_at, record.project_slug)
+    )
     assert isinstance(record.total, int) and record.total >= 0
 
 
@@ -441,7 +454,7 @@ def test_decode_page_states_gives_exactly_total_known_states(raw, total):
 
     assert len(decoded) == total
     assert set(decoded) <= set(PAGE_STATES.values())
-    assert decoded[len(raw):] == ["queued"] * max(0, total - len(raw))
+    assert decoded[len(raw) :] == ["queued"] * max(0, total - len(raw))
 
 
 @st.composite
@@ -452,9 +465,7 @@ def interleavings(draw):
     positions = st.integers(min_value=0, max_value=total - 1)
     outcomes = st.sampled_from(["done", "failed", "skipped"])
     ops = draw(
-        st.lists(
-            st.tuples(st.sampled_from(["run", "finish"]), positions, outcomes), max_size=30
-        )
+        st.lists(st.tuples(st.sampled_from(["run", "finish"]), positions, outcomes), max_size=30)
     )
     closing = draw(st.permutations(range(total)))
     ops += [("finish", p, draw(outcomes)) for p in closing]
