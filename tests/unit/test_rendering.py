@@ -11,8 +11,9 @@ from pathlib import Path
 import pikepdf
 import pypdfium2 as pdfium
 import pytest
-from PIL import Image
+from PIL import Image, ImageChops, ImageStat
 
+from app import rendering
 from app.config import load_config
 from app.rendering import (
     MIN_DPI,
@@ -332,3 +333,73 @@ def test_rendered_pixels_never_exceed_max_pixels(tmp_path, multipage, huge_page_
     [huge] = render_all(huge_page_pdf, tmp_path)
     for page in [*multipage, huge]:
         assert page.width * page.height <= MAX_PIXELS
+
+
+# -- huge scans go to pdftoppm --------------------------------------------------------------
+
+
+def test_the_9000_pixel_scan_of_multipage_is_over_the_pdfium_limit():
+    """multipage.pdf page 2 embeds a 9000 x 9000 RGB scan (243 MB decoded): it is the page
+    that goes to pdftoppm; the other pages of the book stay on PDFium."""
+    pdf = pdfium.PdfDocument(str(CORPUS / "multipage.pdf"))
+    try:
+        sizes = [rendering.decoded_scan_bytes(pdf[i]) for i in range(len(pdf))]
+    finally:
+        pdf.close()
+    assert sizes[1] == 9000 * 9000 * 3
+    over = [n + 1 for n, size in enumerate(sizes) if size > rendering.PDFIUM_MAX_SCAN_BYTES]
+    assert over == [2]
+
+
+def mean_difference(a: Path, b: Path) -> float:
+    """Mean absolute difference of two grayscale images over the area they share."""
+    with Image.open(a) as first, Image.open(b) as second:
+        box = (0, 0, min(first.width, second.width), min(first.height, second.height))
+        return ImageStat.Stat(ImageChops.difference(first.crop(box), second.crop(box))).mean[0]
+
+
+def test_pdftoppm_renders_the_same_page_as_pdfium(tmp_path, monkeypatch):
+    """With the limit at 0 every page goes to pdftoppm: the same DPI, the same size but for
+    rounding (PDFium rounds a side up, pdftoppm to the nearest pixel) and nearly the same
+    pixels as PDFium's rendering of linn.pdf: the two anti-alias edges differently, so text
+    edges differ by a few levels (3.8 of 255 on average when measured; Tesseract then reads
+    the page alike, with 3 of 4556 characters different)."""
+    (tmp_path / "pdfium").mkdir()
+    (tmp_path / "pdftoppm").mkdir()
+    [by_pdfium] = render_all(CORPUS / "linn.pdf", tmp_path / "pdfium")
+    monkeypatch.setattr(rendering, "PDFIUM_MAX_SCAN_BYTES", 0)
+    calls = []
+    real_run = rendering.subprocess.run
+    monkeypatch.setattr(
+        rendering.subprocess, "run", lambda cmd, **kw: calls.append(cmd) or real_run(cmd, **kw)
+    )
+    [by_pdftoppm] = render_all(CORPUS / "linn.pdf", tmp_path / "pdftoppm")
+    assert calls and calls[0][0] == "pdftoppm"
+    assert by_pdftoppm.dpi == by_pdfium.dpi
+    assert abs(by_pdftoppm.width - by_pdfium.width) <= 1
+    assert abs(by_pdftoppm.height - by_pdfium.height) <= 1
+    assert by_pdftoppm.width * by_pdftoppm.height <= MAX_PIXELS
+    with Image.open(by_pdftoppm.path) as image:
+        assert image.mode == "L"
+    assert mean_difference(by_pdfium.path, by_pdftoppm.path) < 6.0
+    assert not list((tmp_path / "pdftoppm").glob(".pdftoppm-*")), "temp directory left behind"
+
+
+def test_without_pdftoppm_a_huge_scan_still_renders_with_pdfium(tmp_path, monkeypatch, caplog):
+    """pdftoppm missing from PATH is a deployment gap, not the user's fault: PDFium renders."""
+    monkeypatch.setattr(rendering, "PDFIUM_MAX_SCAN_BYTES", 0)
+    monkeypatch.setenv("PATH", str(tmp_path))  # nothing there
+    [page] = render_all(CORPUS / "linn.pdf", tmp_path / "out")
+    assert page.path.is_file()
+    assert "pdftoppm is not installed" in caplog.text
+
+
+def test_pdftoppm_failing_on_a_page_is_a_readable_refusal(tmp_path, monkeypatch):
+    monkeypatch.setattr(rendering, "PDFIUM_MAX_SCAN_BYTES", 0)
+    fake = tmp_path / "bin" / "pdftoppm"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\necho 'Syntax Error: Bad image stream' >&2\nexit 99\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:/usr/bin:/bin")
+    with pytest.raises(UnusableSource, match=r"Page 1 cannot be rendered \(.*Bad image stream"):
+        render_all(CORPUS / "linn.pdf", tmp_path / "out")
