@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import shutil
+import uuid
 from pathlib import Path
 from typing import BinaryIO
 
@@ -69,11 +70,13 @@ def create_project(
     if db.session.scalar(select(Project.id).filter_by(slug=slug)) is not None:
         raise ProjectError(f"A project with the slug {slug!r} already exists.")
     directory = project_dir(slug)
-    if directory.exists():  # left by a crash between mkdir and commit: no row owns it
-        shutil.rmtree(directory)
-    directory.mkdir(parents=True)
+    # The upload is stored in a directory of its own and moved into place only once the
+    # project's row is committed: two uploads racing for one slug never touch each other's
+    # files, and the one that loses the unique constraint removes only its own.
+    staging = directory.parent / f".incoming-{uuid.uuid4().hex}"
+    staging.mkdir(parents=True)
     try:
-        stored = directory / ("source" + _suffix(filename))
+        stored = staging / ("source" + _suffix(filename))
         with stored.open("wb") as out:
             shutil.copyfileobj(source, out, length=1024 * 1024)
         try:
@@ -92,10 +95,17 @@ def create_project(
         )
         db.session.add(project)
         db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        shutil.rmtree(staging, ignore_errors=True)
+        raise ProjectError(f"A project with the slug {slug!r} already exists.") from None
     except BaseException:
         db.session.rollback()
-        shutil.rmtree(directory, ignore_errors=True)
+        shutil.rmtree(staging, ignore_errors=True)
         raise
+    if directory.exists():  # left by a crash after an earlier commit failed: no row owns it
+        shutil.rmtree(directory)
+    staging.rename(directory)
     try:
         queue.enqueue(queue.SPLIT_SOURCE, project_id=project.id)
     except queue.QueueUnavailable:

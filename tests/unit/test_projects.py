@@ -5,6 +5,7 @@ The queue is recorded (`enqueued`), so split tasks are run by calling the servic
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -146,6 +147,35 @@ def test_duplicate_slug_is_refused_and_keeps_the_first_project(app, enqueued):
     assert project_count() == 1
     assert source.read_bytes() == MULTIPAGE.read_bytes()
     assert split_tasks(enqueued) == [{"project_id": first.id}]
+
+
+def test_upload_losing_a_race_for_its_slug_leaves_the_winners_files(app, enqueued, monkeypatch):
+    """Two uploads with one slug pass the "already exists" check together; the one whose
+    commit loses is refused as a duplicate and removes only its own upload, never the files of
+    the project that won (both are stored apart until their row is committed)."""
+    real_document = projects.SourceDocument
+
+    def winner_commits_meanwhile(path):
+        monkeypatch.setattr(projects, "SourceDocument", real_document)
+
+        def other_upload():
+            with app.app_context():
+                create("race")  # multipage.pdf
+                db.session.remove()
+
+        thread = threading.Thread(target=other_upload)
+        thread.start()
+        thread.join(30)
+        return real_document(path)
+
+    monkeypatch.setattr(projects, "SourceDocument", winner_commits_meanwhile)
+    with pytest.raises(ProjectError, match="already exists"):
+        create("race", source=CORPUS / "trivial.pdf")
+    assert project_count() == 1
+    directory = data_dir(app) / "projects" / "race"
+    assert (directory / "source.pdf").read_bytes() == MULTIPAGE.read_bytes()
+    assert [p.name for p in (data_dir(app) / "projects").iterdir()] == ["race"]
+    assert len(split_tasks(enqueued)) == 1
 
 
 @pytest.mark.parametrize(
