@@ -21,6 +21,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import Page
 from app.services.pages import save_page_text
+from app.services.projects import pages_split
 from app.views.access import project_or_404
 
 bp = Blueprint("pages", __name__)
@@ -39,7 +40,7 @@ def _page_or_404(slug: str, number: int) -> Page:
 def edit(slug: str, number: int):
     page = _page_or_404(slug, number)
     if request.method == "GET":
-        return render_template("pages/edit.html", page=page, project=page.project, conflict=None)
+        return _editor(page, conflict=None)
     try:
         base_version = int(request.form.get("version", ""))
     except ValueError:
@@ -52,24 +53,28 @@ def edit(slug: str, number: int):
     )
     if not outcome.saved:
         # Both texts are shown; the user's is kept in the box so nothing typed is lost.
-        return (
-            render_template(
-                "pages/edit.html",
-                page=page,
-                project=page.project,
-                conflict={
-                    "mine": text,
-                    "theirs": outcome.current_text,
-                    "author": outcome.current_author,
-                },
-            ),
-            409,
-        )
+        conflict = {
+            "mine": text,
+            "theirs": outcome.current_text,
+            "author": outcome.current_author,
+        }
+        return _editor(page, conflict=conflict), 409
     flash(f"Page {page.number} saved.", "info")
     next_page = request.form.get("go") == "next" and db.session.scalar(
         select(Page.number).filter_by(project_id=page.project_id, number=page.number + 1)
     )
     return redirect(url_for("pages.edit", slug=slug, number=next_page or page.number))
+
+
+def _editor(page: Page, conflict: dict | None) -> str:
+    # Counted, not `project.pages|length`: that loads every page of the book on each view.
+    return render_template(
+        "pages/edit.html",
+        page=page,
+        project=page.project,
+        page_count=pages_split(page.project),
+        conflict=conflict,
+    )
 
 
 @bp.route("/proofing/<slug>/<int:number>/image")

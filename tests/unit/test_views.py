@@ -15,6 +15,7 @@ from pathlib import Path
 import fakeredis
 import pytest
 import redis
+from flask import url_for
 from PIL import Image
 from sqlalchemy import func, select
 from werkzeug.datastructures import FileStorage
@@ -553,6 +554,19 @@ def test_batch_ocr_page_shows_progress_while_a_job_runs(client, proofreader, boo
     assert "Batch OCR in progress" in text
     assert job_id in text
     assert 'id="start-form"' not in text
+
+
+def test_progress_grid_links_each_page_to_its_editor(app, client, proofreader, book, enqueued):
+    """Every cell of the page grid opens that page's editor, and the link works."""
+    start_job(book)
+    login_proofreader(client)
+    text = body(client.get(f"/proofing/{SLUG}/batch-ocr"))
+    grid = text.split('id="grid"', 1)[1].split("</ol>", 1)[0]
+    links = re.findall(r'href="([^"]+)"', grid)
+    with app.test_request_context():
+        expected = [url_for("pages.edit", slug=SLUG, number=n) for n in (1, 2)]
+    assert links == expected
+    assert all(client.get(link).status_code == 200 for link in links)
 
 
 def test_start_redirects_to_progress_and_a_second_start_lands_on_the_same_job(
