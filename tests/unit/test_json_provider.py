@@ -20,8 +20,9 @@ JSON_VALUES = st.recursive(
     | st.integers()
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
     max_leaves=12,
 )
 
@@ -48,9 +49,8 @@ def test_status_response_keeps_key_order_and_writes_utf8(flask_app):
     with flask_app.test_request_context():
         answer = jsonify(status)
     assert answer.mimetype == "application/json"
-    assert answer.get_data() == json.dumps(status, ensure_ascii=False, separators=(",", ":")).encode(
-        "utf-8"
-    ) + b"\n"
+    expected = json.dumps(status, ensure_ascii=False, separators=(",", ":"))
+    assert answer.get_data() == expected.encode("utf-8") + b"\n"
 
 
 def test_datetimes_and_markup_are_written_as_flask_writes_them(flask_app):
