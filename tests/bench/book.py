@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import shutil
 import subprocess
 import time
@@ -10,8 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
 
-from app.rendering import POINTS_PER_INCH, iter_pages
+from app.rendering import POINTS_PER_INCH, SourceDocument, iter_pages, page_dpi
 from tests.support import CORPUS
 
 #: One round of the book: the six pages of multipage.pdf, then four single-page scans.
@@ -173,3 +176,86 @@ def compare_renderers(
         progress(f"renderer {name}: {timing.seconds:.1f} s")
         timings.append(timing)
     return timings
+
+
+# -- memory in the page count: one process rendering a long book, as a split task does -----
+
+
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def _render_long_book(args: tuple[str, str, list[int], int, int]) -> dict:
+    """In a fresh process: render `indexes` one after another; RSS and peak after each page."""
+    path, out_dir, indexes, dpi, max_pixels = args
+    rss, peak = [], []
+    baseline = _status_kib("VmRSS")
+    with SourceDocument(Path(path)) as source:
+        for index in indexes:
+            rendered = source.render(index, Path(out_dir), default_dpi=dpi, max_pixels=max_pixels)
+            rendered.path.unlink()
+            rss.append(_status_kib("VmRSS"))
+            peak.append(_status_kib("VmHWM"))
+    return {"baseline_kib": baseline, "rss_kib": rss, "peak_kib": peak}
+
+
+def _pdftoppm_peak_kib(path: Path, page_number: int, dpi: float, out: Path) -> int:
+    """Peak RSS of `pdftoppm -gray` rendering one page: what the page costs another renderer."""
+    process = subprocess.Popen(
+        ["pdftoppm", "-gray", "-r", f"{dpi:.0f}", "-f", str(page_number), "-l", str(page_number)]
+        + [str(path), str(out / "p")]
+    )
+    _pid, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise RuntimeError(f"pdftoppm failed on page {page_number}: exit {process.returncode}")
+    return usage.ru_maxrss
+
+
+def memory_in_page_count(
+    book: Book, work: Path, *, pages: int, default_dpi: int, max_pixels: int
+) -> dict:
+    """Render `pages` pages (the book's pages over and over) in one fresh process, as one
+    split task renders its pages, and record its resident memory after every page; then the
+    page that set the peak, rendered alone by pdftoppm, for comparison."""
+    out = work / "memory"
+    out.mkdir(exist_ok=True)
+    indexes = [i % len(book.pages) for i in range(pages)]
+
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        figures = pool.submit(
+            _render_long_book, (str(book.path), str(out), indexes, default_dpi, max_pixels)
+        ).result()
+    # The page whose rendering raised the peak the most.
+    steps = [figures["peak_kib"][0] - figures["baseline_kib"]] + [
+        b - a for a, b in zip(figures["peak_kib"], figures["peak_kib"][1:], strict=False)
+    ]
+    heaviest = indexes[max(range(len(steps)), key=steps.__getitem__)]
+    pdf = pdfium.PdfDocument(str(book.path))
+    try:
+        page = pdf[heaviest]
+        dpi = page_dpi(page, default_dpi, max_pixels)
+        width_pt, height_pt = page.get_size()
+        scans = [
+            obj.get_metadata()
+            for obj in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE], max_depth=2)
+        ]
+        page.close()
+    finally:
+        pdf.close()
+    name, source_index = book.pages[heaviest]
+    figures.update(
+        pages=pages,
+        heaviest_page=heaviest + 1,
+        heaviest_source=f"{name} page {source_index + 1}",
+        heaviest_size_in=(width_pt / POINTS_PER_INCH, height_pt / POINTS_PER_INCH),
+        heaviest_dpi=dpi,
+        heaviest_scans=[(m.width, m.height, m.bits_per_pixel) for m in scans],
+        pdftoppm_peak_kib=_pdftoppm_peak_kib(book.path, heaviest + 1, dpi, out),
+    )
+    shutil.rmtree(out, ignore_errors=True)
+    return figures

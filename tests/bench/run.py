@@ -9,7 +9,8 @@
 3. Peer: `ocrmypdf --jobs <cores> --force-ocr --output-type pdf --sidecar`.
 
 Then: peak memory, Redis memory per job, how fast a start and a status poll of a 2000-page
-job answer, character error rates on linn.pdf, and the renderers compared. It prints a table
+job answer, character error rates on linn.pdf, the renderers compared, and the memory of one
+process rendering a 500-page book. It prints a table
 and writes docs/performance.md (a --quick run writes tests/artifacts/performance-quick.md).
 Every process it starts and its temp directory are cleaned up, also on Ctrl-C and SIGTERM.
 """
@@ -32,7 +33,12 @@ from pathlib import Path
 
 from app.config import load_config
 from tests.bench import report
-from tests.bench.book import build_book, compare_renderers, rasterize_parallel
+from tests.bench.book import (
+    build_book,
+    compare_renderers,
+    memory_in_page_count,
+    rasterize_parallel,
+)
 from tests.bench.measure import (
     CpuMeter,
     CpuShare,
@@ -58,6 +64,8 @@ ARTIFACTS = ROOT / "tests" / "artifacts"
 SLUG = "bench-book"
 QUALITY_PAGE = "linn.pdf"
 START_SIZES = [10, 500, 2000]
+#: Pages one process renders for the memory-in-page-count figure (the issue's 500-page book).
+MEMORY_PAGES, MEMORY_PAGES_QUICK = 500, 60
 
 
 class Interrupted(KeyboardInterrupt):
@@ -170,6 +178,7 @@ def run(args: argparse.Namespace, pages: int, work: Path, stacks: list[BenchStac
     bench.starts([s for s in START_SIZES if not (args.quick and s > 500)])
     bench.stack.stop()
     bench.renderers()
+    bench.memory_in_page_count(MEMORY_PAGES_QUICK if args.quick else MEMORY_PAGES)
     return results
 
 
@@ -384,6 +393,14 @@ class Bench:
             )
         self._phase("renderers", renderers)
         self.results["renderers"] = [vars(t) for t in timings]
+
+    def memory_in_page_count(self, pages: int) -> None:
+        progress(f"memory: one process renders {pages} pages, as a split task does")
+        with CpuMeter() as share:
+            self.results["memory_in_page_count"] = memory_in_page_count(
+                self.book, self.work, pages=pages, default_dpi=self.dpi, max_pixels=self.max_pixels
+            )
+        self._phase("memory in the page count", share)
 
 
 def tesseract_all(images: list[Path], out_dir: Path, parallel: int) -> dict[int, float]:
