@@ -292,8 +292,9 @@ def memory_in_page_count_section(figures: dict) -> list[str]:
         f"({figures['heaviest_source']}, a {width_in:.0f}×{height_in:.0f} inch page rendered "
         f"at {figures['heaviest_dpi']:.0f} DPI; its scan: {scans}). Such a page goes to "
         "pdftoppm, which scales the scan while decoding it, instead of PDFium, which decodes "
-        "it whole first (app/rendering.py, PDFIUM_MAX_SCAN_BYTES). pdftoppm alone on that "
-        f"page peaks at {_mb(figures['pdftoppm_peak_kib'])}.\n",
+        "it whole first (app/rendering.py, PDFIUM_MAX_SCAN_BYTES). On that page alone, in a "
+        f"fresh process, pdftoppm peaks at {_mb(figures['pdftoppm_peak_kib'])} and a Python "
+        f"process rendering it with PDFium at {_mb(figures.get('pdfium_peak_kib', 0))}.\n",
     ]
 
 
