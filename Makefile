@@ -34,6 +34,8 @@ test: system-deps-test venv-dev ## Run the test suite (extra pytest options: PYT
 .PHONY: chaos
 chaos: system-deps-test venv-dev ## Run the fault suite: kills workers and Redis mid-job (slow)
 	$(PY) -m pytest -m chaos $(PYTEST_ARGS)
+	@echo; echo "Bad input, as an editor sees it (docs/reliability.md):"
+	@$(PY) -m tests.chaos.bad_input
 
 .PHONY: load
 load: system-deps-test venv-dev ## Run the load suite: many pages, projects and users (slow)
