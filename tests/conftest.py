@@ -4,6 +4,7 @@ running real Tesseract, and the app configured to match (tests/support.py)."""
 
 from __future__ import annotations
 
+import io
 import re
 import uuid
 from pathlib import Path
@@ -11,10 +12,14 @@ from pathlib import Path
 import fakeredis
 import pytest
 from flask_migrate import upgrade
+from PIL import Image
+from werkzeug.datastructures import FileStorage
+from werkzeug.test import encode_multipart
 
 from app import create_app, queue
 from app.config import load_config
 from app.extensions import db
+from app.models import Page, Project, ProjectStatus
 from app.ocr_tracking import OcrJobTracker
 from app.services.accounts import create_user
 from tests.support import CORPUS, RedisServer, Worker
@@ -96,6 +101,50 @@ def login(client, username: str, password: str):
         "/login",
         data={"username": username, "password": password, "csrf_token": csrf_token(client)},
     )
+
+
+def upload_form(client, filename: str, data: bytes, **fields):
+    """POST the create-project form with a file, as a browser does."""
+    form = {
+        "slug": "uploaded",
+        "title": "Uploaded book",
+        "language": "eng",
+        **fields,
+        "csrf_token": csrf_token(client, "/proofing/create-project"),
+        "source": FileStorage(io.BytesIO(data), filename=filename),
+    }
+    # Encoded here, in memory: the test client spools bodies over 500 kB to a temporary
+    # file that it never closes (a ResourceWarning, an error under filterwarnings=error).
+    boundary, payload = encode_multipart(form)
+    return client.post(
+        "/proofing/create-project",
+        data=payload,
+        content_type=f"multipart/form-data; boundary={boundary}",
+    )
+
+
+def add_ready_project(app, slug: str, pages: int) -> None:
+    """A ready project whose pages share one tiny image, inserted directly (no split)."""
+    with app.app_context():
+        image = Path(app.config["DATA_DIR"]) / "projects" / slug / "pages" / "00001.png"
+        image.parent.mkdir(parents=True)
+        Image.new("L", (8, 8), 255).save(image)
+        project = Project(
+            slug=slug,
+            title=slug,
+            language="eng",
+            status=ProjectStatus.READY,
+            source_filename="scan.png",
+            source_page_count=pages,
+        )
+        db.session.add(project)
+        db.session.flush()
+        image_path = str(image.relative_to(app.config["DATA_DIR"]))
+        db.session.add_all(
+            Page(project_id=project.id, number=n, width=8, height=8, image_path=image_path)
+            for n in range(1, pages + 1)
+        )
+        db.session.commit()
 
 
 @pytest.fixture

@@ -101,7 +101,27 @@ class RedisServer:
         self.process = None
 
 
-class Worker:
+class ProcessGroup:
+    """A process started in a session of its own (`start_new_session=True`), so that a test can
+    stop or SIGKILL it together with every child it forked."""
+
+    process: subprocess.Popen | None = None
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process and self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, sig)
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(10)
+        self.process = None
+
+    def kill(self) -> None:
+        self.stop(signal.SIGKILL)
+
+
+class Worker(ProcessGroup):
     """`celery -A worker worker` in its own process, configured by environment variables."""
 
     def __init__(
@@ -174,19 +194,6 @@ class Worker:
             ["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True
         ).stdout
         return [int(pid) for pid in out.split()]
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.process and self.process.poll() is None:
-            try:
-                os.killpg(self.process.pid, sig)
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(10)
-        self.process = None
-
-    def kill(self) -> None:
-        self.stop(signal.SIGKILL)
 
 
 class LiveServer:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +22,7 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models import OcrJob, Page, Project, Revision
 from app.services import batch_ocr
-from tests.support import CORPUS, ROOT, Worker, free_port, wait_for
+from tests.support import CORPUS, ROOT, ProcessGroup, Worker, free_port, wait_for
 
 #: The book of the fault tests: 12 of the fastest pages of multipage.pdf (~0.5 s each, idle).
 BOOK_PAGES = [2, 3] * 6
@@ -118,7 +117,7 @@ def every_page_has_one_revision(project, job_id: str) -> None:
     assert per_page == {number: 1 for number in range(1, len(BOOK_PAGES) + 1)}, per_page
 
 
-class WebServer:
+class WebServer(ProcessGroup):
     """gunicorn serving `app:create_app()` configured by environment variables (like the
     worker), in its own process group so a test can SIGKILL it and start it again on the same
     port."""
@@ -174,19 +173,6 @@ class WebServer:
             return requests.get(f"{self.url}/login", timeout=2).status_code == 200
         except requests.RequestException:
             return False
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.process and self.process.poll() is None:
-            try:
-                os.killpg(self.process.pid, sig)
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(10)
-        self.process = None
-
-    def kill(self) -> None:
-        self.stop(signal.SIGKILL)
 
 
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')

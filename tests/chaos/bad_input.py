@@ -25,15 +25,13 @@ import pikepdf
 import pypdfium2 as pdfium
 from PIL import Image
 from sqlalchemy import func, select
-from werkzeug.datastructures import FileStorage
-from werkzeug.test import encode_multipart
 
 from app import queue
 from app.extensions import db
 from app.models import OcrJob, Project
 from app.ocr_tracking import OcrJobTracker, job_key
 from app.services.accounts import create_user
-from tests.conftest import csrf_token, login, make_app
+from tests.conftest import csrf_token, login, make_app, upload_form
 from tests.support import CORPUS
 
 MULTIPAGE = CORPUS / "multipage.pdf"
@@ -115,19 +113,7 @@ def message_of(response) -> str:
 
 
 def upload(client, slug: str, filename: str, data: bytes):
-    form = {
-        "title": slug,
-        "slug": slug,
-        "language": "eng",
-        "csrf_token": csrf_token(client, "/proofing/create-project"),
-        "source": FileStorage(io.BytesIO(data), filename=filename),
-    }
-    boundary, payload = encode_multipart(form)
-    return client.post(
-        "/proofing/create-project",
-        data=payload,
-        content_type=f"multipart/form-data; boundary={boundary}",
-    )
+    return upload_form(client, filename, data, slug=slug, title=slug)
 
 
 def left_behind(app, slug: str) -> str:

@@ -23,19 +23,17 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 from sqlalchemy import func, select
-from werkzeug.datastructures import FileStorage
 from werkzeug.security import generate_password_hash
-from werkzeug.test import encode_multipart
 
 from app import models, queue
 from app.engines.tesseract import installed_languages
 from app.extensions import db
-from app.models import OcrJob, Page, Project, ProjectStatus, Role
+from app.models import OcrJob, Project, Role
 from app.ocr_tracking import OcrJobTracker, job_key
 from app.services import batch_ocr
 from app.services.accounts import create_user
 from app.services.projects import ProjectError, create_project
-from tests.conftest import csrf_token, login, make_app
+from tests.conftest import add_ready_project, csrf_token, login, make_app, upload_form
 from tests.support import CORPUS
 
 SLUG = "hostile-book"
@@ -60,12 +58,6 @@ def cheap_password_hashes(monkeypatch):
     )
 
 
-def tiny_png() -> bytes:
-    out = io.BytesIO()
-    Image.new("L", (8, 8), 255).save(out, format="PNG")
-    return out.getvalue()
-
-
 @pytest.fixture
 def web(tmp_path, enqueued):
     """An app on fakeredis with a ready 3-page project and an editor; no context held."""
@@ -73,31 +65,8 @@ def web(tmp_path, enqueued):
     fake = fakeredis.FakeRedis()
     app.extensions["redis"] = fake
     app.extensions["ocr_tracker"] = OcrJobTracker(fake, ttl=app.config["OCR_JOB_TTL"])
+    add_ready_project(app, SLUG, PAGES)
     with app.app_context():
-        image = Path(app.config["DATA_DIR"]) / "projects" / SLUG / "pages" / "00001.png"
-        image.parent.mkdir(parents=True)
-        image.write_bytes(tiny_png())
-        project = Project(
-            slug=SLUG,
-            title=SLUG,
-            language="eng",
-            status=ProjectStatus.READY,
-            source_filename="scan.png",
-            source_page_count=PAGES,
-        )
-        db.session.add(project)
-        db.session.flush()
-        for number in range(1, PAGES + 1):
-            db.session.add(
-                Page(
-                    project_id=project.id,
-                    number=number,
-                    width=8,
-                    height=8,
-                    image_path=str(image.relative_to(app.config["DATA_DIR"])),
-                )
-            )
-        db.session.commit()
         create_user("edna", "editor-password", Role.EDITOR)
     yield app
     with app.app_context():
@@ -263,20 +232,7 @@ upload_counter = itertools.count()
 
 
 def post_upload(client, slug: str, filename: str, data: bytes):
-    form = {
-        "slug": slug,
-        "title": "Hostile",
-        "language": "eng",
-        "csrf_token": csrf_token(client, "/proofing/create-project"),
-        "source": FileStorage(io.BytesIO(data), filename=filename),
-    }
-    # Encoded in memory: the test client would spool a large body to a file it never closes.
-    boundary, payload = encode_multipart(form)
-    return client.post(
-        "/proofing/create-project",
-        data=payload,
-        content_type=f"multipart/form-data; boundary={boundary}",
-    )
+    return upload_form(client, filename, data, slug=slug, title="Hostile")
 
 
 @FEW

@@ -19,7 +19,6 @@ import pytest
 import redis
 from flask import Flask
 from flask.sessions import SecureCookieSessionInterface
-from PIL import Image
 
 from app import create_app, queue
 from app.extensions import db
@@ -27,16 +26,14 @@ from app.models import (
     BOT_USERNAME,
     JobState,
     OcrJob,
-    Page,
     Project,
-    ProjectStatus,
     Role,
     User,
 )
 from app.ocr_tracking import JobRecord, OcrJobTracker, job_key
 from app.services import batch_ocr
 from app.services.accounts import bot_user, create_user
-from tests.conftest import csrf_token, login, make_app
+from tests.conftest import add_ready_project, csrf_token, login, make_app
 from tests.support import CORPUS, RedisServer, free_port
 
 SECRET_KEY = "secret-key-" + uuid.uuid4().hex
@@ -52,35 +49,6 @@ def use_fakeredis(app) -> None:
     app.extensions["ocr_tracker"] = OcrJobTracker(fake, ttl=app.config["OCR_JOB_TTL"])
 
 
-def add_ready_project(app, slug: str = SLUG, pages: int = 2) -> None:
-    """A ready project whose pages share one tiny image, inserted directly (no split)."""
-    with app.app_context():
-        image = Path(app.config["DATA_DIR"]) / "projects" / slug / "pages" / "00001.png"
-        image.parent.mkdir(parents=True)
-        Image.new("L", (8, 8), 255).save(image)
-        project = Project(
-            slug=slug,
-            title=slug,
-            language="eng",
-            status=ProjectStatus.READY,
-            source_filename="scan.png",
-            source_page_count=pages,
-        )
-        db.session.add(project)
-        db.session.flush()
-        for number in range(1, pages + 1):
-            db.session.add(
-                Page(
-                    project_id=project.id,
-                    number=number,
-                    width=8,
-                    height=8,
-                    image_path=str(image.relative_to(app.config["DATA_DIR"])),
-                )
-            )
-        db.session.commit()
-
-
 def add_users(app) -> None:
     with app.app_context():
         create_user("edna", "editor-password", Role.EDITOR)
@@ -92,7 +60,7 @@ def web(tmp_path):
     """An app on fakeredis with a ready project and an editor and a proofreader; no context."""
     app = make_app(tmp_path, SECRET_KEY=SECRET_KEY)
     use_fakeredis(app)
-    add_ready_project(app)
+    add_ready_project(app, SLUG, pages=2)
     add_users(app)
     yield app
     with app.app_context():
@@ -178,7 +146,7 @@ def test_wrong_redis_password_gives_the_readable_503_without_url_or_password(
     readable 503; neither the answer nor the log shows the URL or any password."""
     url = f"redis://:{REDIS_PASSWORD}-wrong@127.0.0.1:{redis_with_password.port}/0"
     app = app_on(tmp_path, url)
-    add_ready_project(app)
+    add_ready_project(app, SLUG, pages=2)
     add_users(app)
     client = signed_in(app, "edna", "editor-password")
     with logs_captured(caplog):
@@ -232,7 +200,7 @@ def test_redis_outage_shows_no_secret_in_answers_or_logs(tmp_path, caplog):
     neither the password nor SECRET_KEY."""
     url = f"redis://:{REDIS_PASSWORD}@127.0.0.1:{free_port()}/0"
     app = app_on(tmp_path, url)
-    add_ready_project(app)
+    add_ready_project(app, SLUG, pages=2)
     add_users(app)
     client = signed_in(app, "edna", "editor-password")
     with logs_captured(caplog):

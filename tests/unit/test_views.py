@@ -18,9 +18,7 @@ import redis
 from flask import url_for
 from PIL import Image
 from sqlalchemy import func, select
-from werkzeug.datastructures import FileStorage
 from werkzeug.security import generate_password_hash
-from werkzeug.test import encode_multipart
 
 from app import models, queue
 from app.engines import ENGINES
@@ -32,7 +30,7 @@ from app.services.accounts import bot_user, create_user
 from app.services.pages import save_page_text
 from app.services.projects import create_project, split_source
 from app.views import projects as projects_views
-from tests.conftest import csrf_token, login, make_app
+from tests.conftest import csrf_token, login, make_app, upload_form
 from tests.support import CORPUS, free_port
 
 SLUG = "view-book"
@@ -307,24 +305,7 @@ def test_proofreader_can_edit_pages(client, proofreader, book):
 # -- creating a project ------------------------------------------------------------------
 
 
-def upload(client, filename: str, data: bytes, **fields):
-    """POST the create form with a file, as a browser does."""
-    form = {
-        "slug": "uploaded",
-        "title": "Uploaded book",
-        "language": "eng",
-        **fields,
-        "csrf_token": csrf_token(client, "/proofing/create-project"),
-        "source": FileStorage(io.BytesIO(data), filename=filename),
-    }
-    # Encoded here, in memory: the test client spools bodies over 500 kB to a temporary
-    # file that it never closes (a ResourceWarning, an error under filterwarnings=error).
-    boundary, payload = encode_multipart(form)
-    return client.post(
-        "/proofing/create-project",
-        data=payload,
-        content_type=f"multipart/form-data; boundary={boundary}",
-    )
+upload = upload_form
 
 
 def test_editor_creates_a_project_by_uploading_a_pdf(app, client, editor, enqueued):
