@@ -14,11 +14,26 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pypdfium2 as pdfium
 import redis
 from werkzeug.serving import make_server
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "fixtures" / "corpus"
+
+
+def multipage_pdf(path: Path, indices: list[int]) -> Path:
+    """A PDF of some pages of multipage.pdf, by 0-based index (2 and 3 are the fastest to
+    OCR, about 0.5 s each)."""
+    source = pdfium.PdfDocument(str(CORPUS / "multipage.pdf"))
+    out = pdfium.PdfDocument.new()
+    try:
+        out.import_pages(source, indices)
+        out.save(str(path))
+    finally:
+        out.close()
+        source.close()
+    return path
 
 
 def free_port() -> int:

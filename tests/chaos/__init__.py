@@ -14,7 +14,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pypdfium2 as pdfium
 import pytest
 import requests
 from sqlalchemy import func, select
@@ -22,7 +21,7 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models import OcrJob, Page, Project, Revision
 from app.services import batch_ocr
-from tests.support import CORPUS, ROOT, ProcessGroup, Worker, free_port, wait_for
+from tests.support import ROOT, ProcessGroup, Worker, free_port, multipage_pdf, wait_for
 
 #: The book of the fault tests: 12 of the fastest pages of multipage.pdf (~0.5 s each, idle).
 BOOK_PAGES = [2, 3] * 6
@@ -52,17 +51,7 @@ def markdown_table(rows: list[dict[str, str]], columns: tuple[str, ...]) -> str:
     return "\n".join(lines)
 
 
-def book_pdf(path: Path, indices: list[int]) -> Path:
-    """A PDF made of pages of multipage.pdf (by 0-based index)."""
-    source = pdfium.PdfDocument(str(CORPUS / "multipage.pdf"))
-    out = pdfium.PdfDocument.new()
-    try:
-        out.import_pages(source, indices)
-        out.save(str(path))
-    finally:
-        out.close()
-        source.close()
-    return path
+book_pdf = multipage_pdf
 
 
 def start_job(project: Project, selection: str = "all") -> batch_ocr.StartOutcome:

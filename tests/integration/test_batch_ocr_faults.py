@@ -21,7 +21,6 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pypdfium2 as pdfium
 import pytest
 from sqlalchemy import func, select
 
@@ -38,7 +37,7 @@ from tests.integration.test_batch_ocr_job import (
     tesseract_cli,
     wait_for_job_end,
 )
-from tests.support import RedisServer, wait_for
+from tests.support import RedisServer, multipage_pdf, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -46,17 +45,7 @@ pytestmark = pytest.mark.integration
 # -- helpers -------------------------------------------------------------------------------
 
 
-def pdf_of(path: Path, indices: list[int]) -> Path:
-    """A PDF of some pages of multipage.pdf (indices 2 and 3 are the fastest to OCR)."""
-    source = pdfium.PdfDocument(str(corpus("multipage.pdf")))
-    out = pdfium.PdfDocument.new()
-    try:
-        out.import_pages(source, indices)
-        out.save(str(path))
-    finally:
-        out.close()
-        source.close()
-    return path
+pdf_of = multipage_pdf
 
 
 def start(project: Project, selection: str = "unedited") -> batch_ocr.StartOutcome:
