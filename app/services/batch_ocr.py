@@ -654,7 +654,8 @@ def _live_status(record: JobRecord, progress: JobProgress) -> dict[str, Any]:
     eta = None
     if progress.first_started and finished:
         elapsed = max(time.time() - progress.first_started, 0.001)
-        eta = round((record.total - finished) * elapsed / finished)
+        # Never "0 s left" while pages remain: a page still running takes some time.
+        eta = max(1, round((record.total - finished) * elapsed / finished))
     return {
         "state": "running" if progress.first_started else "queued",
         "task_id": record.task_id,
