@@ -13,12 +13,18 @@ from sqlalchemy import select
 
 from app import ROOT
 from app.extensions import db
-from app.models import Project, ProjectStatus, Role, User
+from app.models import MemberRole, Project, ProjectStatus, Role, User
 from app.queue import QueueUnavailable
 from app.services import batch_ocr
 from app.services.accounts import AccountError, create_user
 from app.services.batch_ocr import SELECTIONS, BatchOcrError
-from app.services.projects import ProjectError, create_project, pages_split
+from app.services.projects import (
+    ProjectError,
+    create_project,
+    pages_split,
+    remove_member,
+    set_member,
+)
 
 DEMO_USER = ("demo", "demo-password")
 DEMO_PDF = ROOT / "tests" / "fixtures" / "corpus" / "multipage.pdf"
@@ -63,8 +69,11 @@ projects = click.Group("projects", help="Create and inspect projects.")
 @click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--title", default="", help="Book title (default: the slug).")
 @click.option("--lang", "language", default="eng", show_default=True, help="OCR language code.")
+@click.option("--private", is_flag=True, help="Only members (add-member) and admins see it.")
 @click.option("--wait", is_flag=True, help="Follow the split to the end; non-zero on failure.")
-def projects_create(slug: str, source: Path, title: str, language: str, wait: bool) -> None:
+def projects_create(
+    slug: str, source: Path, title: str, language: str, private: bool, wait: bool
+) -> None:
     """Create project SLUG from the scanned PDF (or image) SOURCE and enqueue its split."""
     try:
         with source.open("rb") as fh:
@@ -75,6 +84,7 @@ def projects_create(slug: str, source: Path, title: str, language: str, wait: bo
                 source=fh,
                 filename=source.name,
                 created_by=None,
+                private=private,
             )
     except (ProjectError, QueueUnavailable) as exc:
         _fail(str(exc))
@@ -94,6 +104,51 @@ def projects_create(slug: str, source: Path, title: str, language: str, wait: bo
             click.echo(f"splitting: {done}/{total} pages")
             shown = done
         time.sleep(0.5)
+
+
+def _user(username: str) -> User:
+    user = db.session.scalar(select(User).filter_by(username=username))
+    if user is None:
+        _fail(f"no user {username!r}")
+    return user
+
+
+@projects.command("add-member")
+@click.argument("slug")
+@click.argument("username")
+@click.option(
+    "--role",
+    type=click.Choice([role.value for role in MemberRole]),
+    default=MemberRole.PROOFREADER.value,
+    show_default=True,
+)
+def projects_add_member(slug: str, username: str, role: str) -> None:
+    """Make USERNAME a member of project SLUG (or change their role in it)."""
+    try:
+        set_member(_project(slug), _user(username), role)
+    except ProjectError as exc:
+        _fail(str(exc))
+    click.echo(f"{username} is a member of {slug} ({role})")
+
+
+@projects.command("remove-member")
+@click.argument("slug")
+@click.argument("username")
+def projects_remove_member(slug: str, username: str) -> None:
+    """Remove USERNAME from the members of project SLUG."""
+    if not remove_member(_project(slug), _user(username)):
+        _fail(f"{username} is not a member of {slug}")
+    click.echo(f"{username} is no longer a member of {slug}")
+
+
+@projects.command("members")
+@click.argument("slug")
+def projects_members(slug: str) -> None:
+    """List the members of project SLUG, and whether it is private."""
+    project = _project(slug)
+    click.echo(f"{slug}: {'private' if project.is_private else 'public'}")
+    for member in sorted(project.members, key=lambda m: m.user.username):
+        click.echo(f"  {member.user.username} ({member.role})")
 
 
 ocr = click.Group("ocr", help="Batch OCR: start, follow and cancel jobs.")

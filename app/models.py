@@ -10,7 +10,7 @@ import enum
 from datetime import UTC, datetime
 
 from flask_login import UserMixin
-from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -75,10 +75,35 @@ class Project(db.Model):
     source_page_count: Mapped[int | None]
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: A private project is seen only by its members and admins (app/permissions.py).
+    is_private: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     pages: Mapped[list[Page]] = relationship(
         back_populates="project", order_by="Page.number", cascade="all, delete-orphan"
     )
+    members: Mapped[list[ProjectMember]] = relationship(
+        back_populates="project", cascade="all, delete-orphan"
+    )
+
+
+class MemberRole(enum.StrEnum):
+    """What a member may do in one project (app/permissions.py)."""
+
+    PROOFREADER = "proofreader"
+    EDITOR = "editor"
+
+
+class ProjectMember(db.Model):
+    """A user's role in one project: who sees a private project, and who edits it."""
+
+    __tablename__ = "project_members"
+
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True, index=True)
+    role: Mapped[str] = mapped_column(String(16), default=MemberRole.PROOFREADER)
+
+    project: Mapped[Project] = relationship(back_populates="members")
+    user: Mapped[User] = relationship()
 
 
 class Page(db.Model):

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app import queue
 from app.extensions import db
-from app.models import Page, Project, ProjectStatus, User
+from app.models import MemberRole, Page, Project, ProjectMember, ProjectStatus, User
 from app.rendering import SourceDocument, UnusableSource, iter_pages
 
 log = logging.getLogger(__name__)
@@ -59,8 +59,12 @@ def create_project(
     source: BinaryIO,
     filename: str,
     created_by: User | None,
+    private: bool = False,
 ) -> Project:
     """Store the upload, check it can be opened, record the project and enqueue its split.
+
+    The user who creates it becomes an editor member, so a private project has one from the
+    start (app/permissions.py).
 
     Any failure leaves nothing behind: no row, no directory, no task.
     """
@@ -92,7 +96,10 @@ def create_project(
             source_page_count=page_count,
             status=ProjectStatus.SPLITTING,
             created_by_id=created_by.id if created_by else None,
+            is_private=private,
         )
+        if created_by is not None:
+            project.members.append(ProjectMember(user_id=created_by.id, role=MemberRole.EDITOR))
         db.session.add(project)
         db.session.commit()
     except IntegrityError:
@@ -115,6 +122,31 @@ def create_project(
         raise
     log.info("project %s created from %s (%d pages)", slug, filename, page_count)
     return project
+
+
+def set_member(project: Project, user: User, role: str) -> ProjectMember:
+    """Make `user` a member of `project` with `role` (editor or proofreader), or change it."""
+    if role not in set(MemberRole):
+        raise ProjectError(f"A member's role is editor or proofreader, not {role!r}.")
+    if user.is_bot:
+        raise ProjectError("The OCR bot cannot be a member of a project.")
+    member = db.session.get(ProjectMember, (project.id, user.id))
+    if member is None:
+        member = ProjectMember(project_id=project.id, user_id=user.id)
+        db.session.add(member)
+    member.role = role
+    db.session.commit()
+    return member
+
+
+def remove_member(project: Project, user: User) -> bool:
+    """Remove `user` from the members of `project`; False if they were not one."""
+    member = db.session.get(ProjectMember, (project.id, user.id))
+    if member is None:
+        return False
+    db.session.delete(member)
+    db.session.commit()
+    return True
 
 
 def _suffix(filename: str) -> str:

@@ -1,4 +1,4 @@
-"""Who may do what: the checks views share."""
+"""Who may do what: the checks views share. The rules themselves are app/permissions.py."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Project
+from app.permissions import can_see, is_project_editor
 
 
 def editor_required(view: Any) -> Any:
-    """Editors and admins only (creating projects, running batch OCR)."""
+    """Editors and admins only (creating projects)."""
 
     @wraps(view)
     @login_required
@@ -27,8 +28,17 @@ def editor_required(view: Any) -> Any:
 
 
 def project_or_404(slug: str) -> Project:
-    """The project a signed-in user may see. Every signed-in user sees every project."""
+    """The project, if the signed-in user may see it. A private project the user is not a
+    member of is a 404, like a missing one: its name is not told to those outside it."""
     project = db.session.scalar(select(Project).filter_by(slug=slug))
-    if project is None:
+    if project is None or not can_see(current_user, project):
         abort(404, f"There is no project {slug!r}.")
+    return project
+
+
+def project_editor_or_403(slug: str) -> Project:
+    """The project, if the signed-in user is an editor of it (batch OCR actions)."""
+    project = project_or_404(slug)
+    if not is_project_editor(current_user, project):
+        abort(403, "Only the project's editors and admins can do this.")
     return project

@@ -19,9 +19,10 @@ from flask import (
 from flask_login import current_user, login_required
 
 from app.engines import ENGINES
+from app.permissions import is_project_editor
 from app.services import batch_ocr
 from app.services.batch_ocr import SELECTIONS, BatchOcrError
-from app.views.access import editor_required, project_or_404
+from app.views.access import project_editor_or_403, project_or_404
 
 bp = Blueprint("batch_ocr", __name__, url_prefix="/proofing/<slug>/batch-ocr")
 
@@ -31,11 +32,15 @@ bp = Blueprint("batch_ocr", __name__, url_prefix="/proofing/<slug>/batch-ocr")
 def page(slug: str):
     project = project_or_404(slug)
     status = batch_ocr.job_status(project)
+    may_edit = is_project_editor(current_user, project)
     if status["state"] in ("queued", "running"):
-        return render_template("batch_ocr/progress.html", project=project, status=status)
+        return render_template(
+            "batch_ocr/progress.html", project=project, status=status, may_edit=may_edit
+        )
     return render_template(
         "batch_ocr/start.html",
         project=project,
+        may_edit=may_edit,
         last=status if status["state"] != "none" else None,
         engines=_engine_choices(),
         selections=SELECTIONS,
@@ -43,9 +48,9 @@ def page(slug: str):
 
 
 @bp.route("", methods=["POST"])
-@editor_required
+@login_required
 def start(slug: str):
-    project = project_or_404(slug)
+    project = project_editor_or_403(slug)
     selection = request.form.get("pages", "unedited")
     try:
         outcome = batch_ocr.start_batch_ocr(
@@ -61,6 +66,7 @@ def start(slug: str):
             render_template(
                 "batch_ocr/start.html",
                 project=project,
+                may_edit=True,
                 last=None,
                 engines=_engine_choices(),
                 selections=SELECTIONS,
@@ -81,9 +87,9 @@ def status(slug: str):
 
 
 @bp.route("/cancel", methods=["POST"])
-@editor_required
+@login_required
 def cancel(slug: str):
-    project = project_or_404(slug)
+    project = project_editor_or_403(slug)
     try:
         job = batch_ocr.cancel_batch_ocr(project)
         flash(f"Batch OCR cancelled; {job.done} pages already done keep their text.", "info")

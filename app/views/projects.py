@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
-from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Project, ProjectStatus
+from app.permissions import visible_projects
 from app.services import batch_ocr
 from app.services.projects import ProjectError, create_project, pages_split
 from app.views.access import editor_required, project_or_404
@@ -23,7 +23,7 @@ def home():
 @bp.route("/proofing/")
 @login_required
 def index():
-    projects = db.session.scalars(select(Project).order_by(Project.created_at.desc())).all()
+    projects = db.session.scalars(visible_projects(current_user)).all()
     return render_template("projects/index.html", projects=projects)
 
 
@@ -45,6 +45,7 @@ def create():
             source=upload.stream,
             filename=upload.filename,
             created_by=current_user,
+            private=form.get("private") == "on",
         )
     except ProjectError as exc:
         flash(str(exc), "error")

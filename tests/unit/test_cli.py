@@ -14,6 +14,7 @@ from app import queue
 from app.extensions import db
 from app.models import OcrJob, Project, User
 from app.ocr_tracking import job_key
+from app.services.accounts import create_user
 from app.services.projects import split_source
 from tests.conftest import corpus
 
@@ -122,6 +123,29 @@ def test_projects_create_refuses_a_duplicate_slug(runner, enqueued, tmp_path):
     assert "already exists" in result.stderr
     assert db.session.scalars(select(Project.title)).all() == ["first"]
     assert len(enqueued) == 1
+
+
+def test_private_project_and_its_members_from_the_command_line(runner, enqueued, tmp_path):
+    """--private makes a private project; add-member, members and remove-member manage who
+    takes part; unknown users and roles exit non-zero with one line."""
+    create_user("rita", "a-long-password", "proofreader")
+    source = str(tiny_pdf(tmp_path / "a.pdf"))
+    assert runner.invoke(args=["projects", "create", "closed", source, "--private"]).exit_code == 0
+    assert db.session.scalar(select(Project.is_private).filter_by(slug="closed")) is True
+
+    added = runner.invoke(args=["projects", "add-member", "closed", "rita", "--role", "editor"])
+    assert added.exit_code == 0, added.output
+    listing = runner.invoke(args=["projects", "members", "closed"])
+    assert listing.output.splitlines() == ["closed: private", "  rita (editor)"]
+
+    assert runner.invoke(args=["projects", "remove-member", "closed", "rita"]).exit_code == 0
+    assert runner.invoke(args=["projects", "members", "closed"]).output == "closed: private\n"
+    again = runner.invoke(args=["projects", "remove-member", "closed", "rita"])
+    assert again.exit_code != 0 and "not a member" in again.stderr
+    nobody = runner.invoke(args=["projects", "add-member", "closed", "nobody"])
+    assert nobody.exit_code != 0 and "no user 'nobody'" in nobody.stderr
+    bad_role = runner.invoke(args=["projects", "add-member", "closed", "rita", "--role", "admin"])
+    assert bad_role.exit_code != 0
 
 
 @pytest.mark.parametrize("slug", ["Bad Slug", "trailing-hyphen-", "x" * 65])

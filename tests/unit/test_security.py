@@ -317,7 +317,7 @@ def test_proofreader_cannot_retry_resume_or_start(web, enqueued, selection):
         },
     )
     assert response.status_code == 403
-    assert "Only editors" in response.get_data(as_text=True)
+    assert "editors and admins can do this" in response.get_data(as_text=True)
     with web.app_context():
         assert db.session.query(OcrJob).count() == 1
         assert db.session.get(OcrJob, job.job_id).state == JobState.CANCELLED
