@@ -177,6 +177,20 @@ def compare_renderers(
     return timings
 
 
+def pages_over_pdfium_limit(book: Book) -> int:
+    """Pages of the book whose scans app/rendering.py gives to pdftoppm rather than PDFium."""
+    from app import rendering
+
+    pdf = pdfium.PdfDocument(str(book.path))
+    try:
+        return sum(
+            rendering.decoded_scan_bytes(pdf[i]) > rendering.PDFIUM_MAX_SCAN_BYTES
+            for i in range(len(pdf))
+        )
+    finally:
+        pdf.close()
+
+
 # -- memory in the page count: one process rendering a long book, as a split task does -----
 
 

@@ -791,7 +791,15 @@ def markdown(results: dict) -> str:
     parts.append(
         "\nEach renderer over the whole book, one page after another in one process. The app "
         "renders each page at its scan's own resolution (within 150–300 DPI), grayscale, "
-        "into PNG at compression level 1 (app/rendering.py).\n"
+        "into PNG at compression level 1 (app/rendering.py)"
+        + (
+            f"; {results['pdftoppm_pages']} of the {pages} pages have a scan too big for PDFium "
+            "to decode within the worker's memory target, and go to pdftoppm, which is slower "
+            "(see Memory in the page count)"
+            if results.get("pdftoppm_pages")
+            else ""
+        )
+        + ".\n"
     )
 
     parts.append("## Load from elsewhere, per phase\n")

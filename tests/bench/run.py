@@ -37,6 +37,7 @@ from tests.bench.book import (
     build_book,
     compare_renderers,
     memory_in_page_count,
+    pages_over_pdfium_limit,
     rasterize_parallel,
 )
 from tests.bench.measure import (
@@ -393,6 +394,7 @@ class Bench:
             )
         self._phase("renderers", renderers)
         self.results["renderers"] = [vars(t) for t in timings]
+        self.results["pdftoppm_pages"] = pages_over_pdfium_limit(self.book)
 
     def memory_in_page_count(self, pages: int) -> None:
         progress(f"memory: one process renders {pages} pages, as a split task does")
