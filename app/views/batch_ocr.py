@@ -23,8 +23,10 @@ from app.permissions import is_project_editor
 from app.services import batch_ocr
 from app.services.batch_ocr import SELECTIONS, BatchOcrError
 from app.views.access import project_editor_or_403, project_or_404
+from app.views.page_grid import page_grid
 
 bp = Blueprint("batch_ocr", __name__, url_prefix="/proofing/<slug>/batch-ocr")
+bp.add_app_template_global(page_grid)
 
 
 @bp.route("", methods=["GET"])
