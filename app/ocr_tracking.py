@@ -22,6 +22,7 @@ import json
 import logging
 import time
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import Any
 
 import redis
@@ -109,7 +110,8 @@ class JobProgress:
     """A snapshot of a running job, read in a constant number of round trips."""
 
     record: JobRecord
-    page_states: list[str]
+    #: ``ocr_job:<id>:pages`` as read: one state byte per page (PAGE_STATES).
+    states_raw: bytes
     errors: dict[int, str]
     counts: dict[str, int] = field(default_factory=dict)
     first_started: float | None = None
@@ -118,6 +120,11 @@ class JobProgress:
     @property
     def finished(self) -> int:
         return self.counts.get("finished", 0)
+
+    @cached_property
+    def page_states(self) -> list[str]:
+        """The state of each page, in job order (decoded once, when first asked for)."""
+        return decode_page_states(self.states_raw, self.record.total)
 
 
 @dataclass(frozen=True)
@@ -298,7 +305,7 @@ class OcrJobTracker:
         states_raw, progress_raw, errors_raw = pipe.execute()
         return JobProgress(
             record=record,
-            page_states=decode_page_states(states_raw or b"", record.total),
+            states_raw=states_raw or b"",
             errors=_decode_errors(errors_raw),
             counts=_decode_counts(progress_raw),
             first_started=_float(progress_raw.get(b"first_started")),

@@ -17,8 +17,10 @@ The lifecycle (docs/batch-ocr-task-tracking.md):
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -607,18 +609,53 @@ def job_status(project: Project) -> dict[str, Any]:
     return _ended_status(job)
 
 
-def _live_status(record: JobRecord, progress: JobProgress) -> dict[str, Any]:
+#: The per-page part of each running job's last status, in this process: a job's pages change
+#: state a few times a second at most while many users poll it, and building one entry per
+#: page was most of the cost of a 2000-page poll. Keyed by job; an entry is reused only while
+#: the page states and reasons read from Redis are byte for byte the same.
+_LIVE_PAGES: OrderedDict[str, tuple[tuple, dict[str, int], list[dict[str, Any]]]] = OrderedDict()
+_LIVE_PAGES_JOBS = 64
+_LIVE_PAGES_LOCK = threading.Lock()
+
+
+def _live_pages(
+    record: JobRecord, progress: JobProgress
+) -> tuple[dict[str, int], list[dict[str, Any]]]:
+    """Counts by state and the per-page entries of a running job (shared: never mutate)."""
+    key = (progress.states_raw, tuple(sorted(progress.errors.items())))
+    with _LIVE_PAGES_LOCK:
+        cached = _LIVE_PAGES.get(record.task_id)
+    if cached is not None and cached[0] == key:
+        return cached[1], cached[2]
     states = progress.page_states
     counts = {s: 0 for s in ("queued", "running", "done", "failed", "skipped", "cancelled")}
     for state in states:
         counts[state] += 1
+    numbers = _page_numbers(record.task_id)
+    pages = [
+        {
+            "number": numbers[i] if i < len(numbers) else i + 1,
+            "state": state,
+            **({"reason": progress.errors[i]} if i in progress.errors else {}),
+        }
+        for i, state in enumerate(states)
+    ]
+    with _LIVE_PAGES_LOCK:
+        _LIVE_PAGES[record.task_id] = (key, counts, pages)
+        _LIVE_PAGES.move_to_end(record.task_id)
+        while len(_LIVE_PAGES) > _LIVE_PAGES_JOBS:
+            _LIVE_PAGES.popitem(last=False)
+    return counts, pages
+
+
+def _live_status(record: JobRecord, progress: JobProgress) -> dict[str, Any]:
+    counts, pages = _live_pages(record, progress)
     finished = record.total - counts["queued"] - counts["running"]
     eta = None
     if progress.first_started and finished:
         elapsed = max(time.time() - progress.first_started, 0.001)
         # Never "0 s left" while pages remain: a page still running takes some time.
         eta = max(1, round((record.total - finished) * elapsed / finished))
-    numbers = _page_numbers(record.task_id)
     return {
         "state": "running" if progress.first_started else "queued",
         "task_id": record.task_id,
@@ -630,14 +667,7 @@ def _live_status(record: JobRecord, progress: JobProgress) -> dict[str, Any]:
         **counts,
         "percent": _percent(finished, record.total),
         "eta_seconds": eta,
-        "pages": [
-            {
-                "number": numbers[i] if i < len(numbers) else i + 1,
-                "state": state,
-                **({"reason": progress.errors[i]} if i in progress.errors else {}),
-            }
-            for i, state in enumerate(states)
-        ],
+        "pages": pages,
     }
 
 

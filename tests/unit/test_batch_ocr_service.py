@@ -593,3 +593,31 @@ def test_status_started_at_matches_the_job(app, enqueued, tmp_path, fake_engine)
     assert (status["task_id"], status["engine"]) == (outcome.job_id, "fake")
     assert status["started_at"].startswith(job.started_at.isoformat())
     assert job.started_at >= before
+
+
+def test_live_page_entries_are_reused_only_while_redis_says_the_same(app, enqueued, fake_engine):
+    """Polls of an unchanged job share one list of page entries; a page changing state, or a
+    reason appearing, gives a new list that shows it, and the counts follow."""
+    project = make_wide_project("reuse", 50)
+    start(project)
+    tracker = app.extensions["ocr_tracker"]
+    record = tracker.current("reuse")
+
+    first, again = batch_ocr.job_status(project), batch_ocr.job_status(project)
+    assert again["pages"] is first["pages"]
+
+    tracker.mark_running(record, 3)
+    running = batch_ocr.job_status(project)
+    assert running["pages"] is not first["pages"]
+    assert running["pages"][3] == {"number": 4, "state": "running"}
+    assert (running["running"], running["queued"]) == (1, 49)
+    assert first["pages"][3] == {"number": 4, "state": "queued"}, "a shared entry was changed"
+
+    tracker.finish_page(record, 3, "failed", "the scan is unreadable")
+    failed = batch_ocr.job_status(project)
+    assert failed["pages"][3] == {
+        "number": 4,
+        "state": "failed",
+        "reason": "the scan is unreadable",
+    }
+    assert (failed["failed"], failed["running"]) == (1, 0)
