@@ -9,6 +9,8 @@ from __future__ import annotations
 from celery import Celery, Task
 from flask import Flask
 
+from app.config import page_task_time_limit
+
 
 def celery_init_app(app: Flask) -> Celery:
     class FlaskTask(Task):
@@ -28,7 +30,10 @@ def celery_init_app(app: Flask) -> Celery:
     # is the backstop for an engine that does not, and the hard limit for one that ignores it.
     limit = app.config["OCR_PAGE_TIME_LIMIT"]
     celery_app.conf.task_annotations = {
-        "worker.tasks.ocr_page": {"soft_time_limit": limit + 5, "time_limit": limit + 20}
+        "worker.tasks.ocr_page": {
+            "soft_time_limit": limit + 5,
+            "time_limit": page_task_time_limit(app.config),
+        }
     }
     celery_app.conf.broker_transport_options = {
         **celery_app.conf.broker_transport_options,

@@ -119,3 +119,9 @@ def validate(config: dict[str, Any]) -> None:
         raise ConfigError("OCR_JOB_TTL must be longer than OCR_STALL_TIMEOUT")
     if not config["REDIS_URL"].startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError("REDIS_URL must be a redis://, rediss:// or unix:// URL")
+
+
+def page_task_time_limit(config: Any) -> int:
+    """Seconds after which Celery kills a page task outright (its hard time limit): the
+    engine's own limit, then the soft limit 5 s later, then this (app/celery_app.py)."""
+    return int(config["OCR_PAGE_TIME_LIMIT"]) + 20

@@ -22,17 +22,19 @@ import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from celery import group
 from flask import current_app
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Exists, and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 
 from app import queue
+from app.config import page_task_time_limit
 from app.engines import OcrError, TransientOcrError, get_engine
 from app.extensions import db
 from app.models import (
@@ -153,6 +155,8 @@ def start_batch_ocr(
         raise BatchOcrError("The project's pages are not ready yet; wait for the split to end.")
     language = (language or project.language).strip()
     check_engine(engine, language)
+    # Taken before the pages are chosen: whatever is written after the choice is "since".
+    now = utcnow()
     resumed = _latest_job(project) if selection == RESUME else None
     page_ids = _selected_pages(project, selection)
     if not page_ids:
@@ -160,7 +164,6 @@ def start_batch_ocr(
     if resumed is not None:
         engine, language = resumed.engine, resumed.language
 
-    now = utcnow()
     record = JobRecord(
         task_id=str(uuid.uuid4()),
         engine=engine,
@@ -292,6 +295,11 @@ def run_page(job_id: str, position: int, *, final_attempt: bool = True) -> PageO
     page = job_page.page
     if _edited_since(page, job):
         outcome = PageOutcome("skipped", "edited by a person after the job started")
+    elif db.session.scalar(select(_recognised_by_another_job_since(page.id, job))):
+        # A task of an interrupted job, still running when this one began (the job it
+        # resumes, typically), has just written this page: the same engine, the same text.
+        outcome = PageOutcome("done")
+        _save_page_outcome(job, job_page, outcome)
     else:
         outcome = _recognize_and_save(job, job_page, page, final_attempt)
     if outcome.outcome != "done":
@@ -319,6 +327,36 @@ def fail_page_over_time_limit(job_id: str, position: int) -> None:
 
 def _edited_since(page: Page, job: OcrJob) -> bool:
     return page.proofread_at is not None and page.proofread_at >= job.started_at
+
+
+def _recognised_by_another_job_since(page_id: int, job: OcrJob) -> Exists:
+    """Whether another job with the same engine and language has just written this page:
+
+    - after `job` started (so a straggler finishing late leaves the page to the newer job), or
+    - at all, if that job was interrupted or cancelled so recently that its tasks could still
+      run when `job` started (within a page task's hard time limit). Then the page is the work
+      of a straggling task of the job `job` resumes, whose revision can be stamped before
+      `job` started, or before its own job was interrupted, and still be committed after
+      `job` chose its pages: times alone cannot tell. Its text is what `job` would write.
+    """
+    other = aliased(OcrJob)
+    task_limit = timedelta(seconds=page_task_time_limit(current_app.config))
+    recently_ended = and_(
+        other.state.in_((JobState.INTERRUPTED, JobState.CANCELLED)),
+        other.finished_at >= job.started_at - task_limit,
+    )
+    return (
+        select(Revision.id)
+        .join(other, Revision.ocr_job_id == other.id)
+        .where(
+            Revision.page_id == page_id,
+            other.id != job.id,
+            other.engine == job.engine,
+            other.language == job.language,
+            or_(Revision.created_at >= job.started_at, recently_ended),
+        )
+        .exists()
+    )
 
 
 def _recognize_and_save(
@@ -352,12 +390,14 @@ def _save_revision(
     """Write the bot's revision, the page's text and boxes, and the page outcome at once."""
     bot = bot_user()
     now = utcnow()
-    # The condition re-checks, inside the write, that nobody saved the page meanwhile.
+    # The condition re-checks, inside the write, that nobody saved the page meanwhile, and that
+    # no straggler of an interrupted job wrote the same OCR while this page was recognised.
     written = db.session.execute(
         update(Page)
         .where(
             Page.id == page.id,
             (Page.proofread_at.is_(None)) | (Page.proofread_at < job.started_at),
+            ~_recognised_by_another_job_since(page.id, job),
         )
         .values(
             version=Page.version + 1,
@@ -370,6 +410,10 @@ def _save_revision(
     ).rowcount
     if written != 1:
         db.session.rollback()
+        if db.session.scalar(select(_recognised_by_another_job_since(page.id, job))):
+            outcome = PageOutcome("done")
+            _save_page_outcome(job, job_page, outcome)
+            return outcome
         return PageOutcome("skipped", "edited by a person after the job started")
     db.session.add(
         Revision(

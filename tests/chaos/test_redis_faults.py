@@ -120,13 +120,14 @@ def test_redis_restart_without_persistence_interrupts_and_resume_runs_the_rest(
         f"redis-server stopped and started empty on the same port mid-page; down {down:.1f} s",
         f"job reported interrupted {reported:.1f} s after the restart (record gone), key "
         f"absent; resume covered {len(resumed_pages)} of {len(BOOK_PAGES)} pages and ended "
-        f"'{end['state']}'; pages the old job was still OCRing when resume was clicked got a "
-        f"second revision from the resumed job: {both or 'none'}",
+        f"'{end['state']}'; pages recognised by both jobs (the old job's task was still "
+        f"mid-page when resume was clicked): {both or 'none'}",
         f"restart to resumed job end {recovery:.1f} s (resume clicked at once)",
     )
     assert status["done"] < len(BOOK_PAGES), status
     assert resumed_pages.isdisjoint(finished_before_resume)
     assert end["state"] == "succeeded", end
     for number in by_first:
-        assert by_first[number] + by_resume[number] >= 1, (number, by_first, by_resume)
-        assert by_resume[number] <= 1 and by_first[number] <= 1, (number, by_first, by_resume)
+        # Every page recognised, and by one job only: a page the old job's straggling task
+        # finished after resume began is counted done by the resumed job, not redone.
+        assert by_first[number] + by_resume[number] == 1, (number, by_first, by_resume)

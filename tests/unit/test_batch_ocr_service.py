@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from PIL import Image, ImageDraw, ImageFont
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from app import queue
 from app.engines import ENGINES, OcrError, OcrResult, TransientOcrError
@@ -294,6 +295,50 @@ def test_resume_after_interruption_runs_only_pages_without_a_result(
     assert selected_numbers(project, resumed) == [3, 4]
     job = db.session.get(OcrJob, resumed.job_id)
     assert (job.engine, job.language, job.selection) == ("fake", "eng", "resume")
+
+
+@pytest.mark.parametrize("stamped_ms", [+5, -6])
+def test_a_page_a_straggler_of_the_resumed_job_finished_is_not_recognised_again(
+    app, enqueued, tmp_path, fake_engine, stamped_ms
+):
+    """Redis lost the job while one of its tasks was mid-page; that task writes the page after
+    resume chose its pages. The resumed job counts the page done and writes no second
+    revision, also when the straggler's revision is stamped a few ms before the resumed job
+    started (it takes its time before it commits: seen in `make chaos`, fault 3b)."""
+    project = make_project(tmp_path, "straggler", pages=3)
+    first = start(project, language="eng")
+    batch_ocr.run_page(first.job_id, 0)
+    redis(app).delete(job_key("straggler"))
+    assert batch_ocr.reap_stalled_jobs() == 1
+    resumed = start(project, selection="resume")
+    assert selected_numbers(project, resumed) == [2, 3]
+
+    # The straggler of the first job finishes page 2 now, as its task would.
+    first_job = db.session.get(OcrJob, first.job_id)
+    straggler_page = db.session.get(OcrJobPage, (first.job_id, 1))
+    batch_ocr._save_revision(first_job, straggler_page, straggler_page.page, "page two", [])
+    started = db.session.get(OcrJob, resumed.job_id).started_at
+    db.session.execute(
+        update(Revision)
+        .filter_by(ocr_job_id=first.job_id, page_id=straggler_page.page_id)
+        .values(created_at=started + timedelta(milliseconds=stamped_ms))
+    )
+    db.session.commit()
+
+    assert batch_ocr.run_page(resumed.job_id, 0).outcome == "done"
+    assert batch_ocr.run_page(resumed.job_id, 1).outcome == "done"
+    by_job = dict(
+        db.session.execute(
+            select(Revision.ocr_job_id, func.count(Revision.id))
+            .join(Page, Revision.page_id == Page.id)
+            .filter(Page.project_id == project.id, Page.number == 2)
+            .group_by(Revision.ocr_job_id)
+        ).all()
+    )
+    assert by_job == {first.job_id: 1}, "page 2 was recognised twice"
+    assert page(project, 2).text == "page two"
+    assert [p.state for p in job_pages(resumed.job_id)] == ["done", "done"]
+    assert page(project, 3).ocr_state == "done"  # the page nobody had run, run by the resume
 
 
 # -- one page ----------------------------------------------------------------------------
