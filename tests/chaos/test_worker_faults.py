@@ -110,12 +110,15 @@ def test_whole_worker_killed_mid_job_completes_after_a_new_worker_starts(
     assert held >= 1
     # Nothing gives the held pages back before the visibility timeout has passed.
     assert recovery >= visibility, recovery
-    drained = f"{only_held - killed:.0f} s" if only_held else "n/a"
+    # Only_held stays None when the dead worker had also reserved a page it never started:
+    # that page reads "queued" until it is redelivered too.
+    drained = f" within {only_held - killed:.0f} s of the kill" if only_held else ""
     record_result(
         "2. whole worker SIGKILL",
         "worker main process and its pool (process group), mid-job; new worker started at once",
-        f"{held} pages held by the dead worker stayed 'running'; the other pages were done by "
-        f"the new worker {drained} after the kill; the held pages came back from Celery's "
+        f"{held} page{'' if held == 1 else 's'} mid-OCR in the dead worker (and any it had "
+        f"reserved) stayed unfinished; the new worker did the rest of the queue{drained}; the "
+        f"held pages came back from Celery's "
         f"`unacked` set after the visibility timeout ({visibility} s) and the next restore "
         f"sweep; job succeeded, 1 revision per page; job took {total:.0f} s vs "
         f"{clean_run:.0f} s clean",
