@@ -5,7 +5,9 @@ The queue is recorded (`enqueued`), so split tasks are run by calling the servic
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -176,6 +178,23 @@ def test_upload_losing_a_race_for_its_slug_leaves_the_winners_files(app, enqueue
     assert (directory / "source.pdf").read_bytes() == MULTIPAGE.read_bytes()
     assert [p.name for p in (data_dir(app) / "projects").iterdir()] == ["race"]
     assert len(split_tasks(enqueued)) == 1
+
+
+def test_an_upload_removes_staging_left_by_a_crashed_one_and_keeps_a_running_one(app, enqueued):
+    """A staging directory older than a day is a crashed upload's: the next upload removes
+    it. A recent one may be an upload still running, and stays."""
+    projects_dir = data_dir(app) / "projects"
+    stale, recent = projects_dir / ".incoming-stale", projects_dir / ".incoming-recent"
+    for directory in (stale, recent):
+        directory.mkdir(parents=True)
+        (directory / "source.pdf").write_bytes(b"%PDF-1.4 partial")
+    day_and_more = time.time() - projects.STALE_STAGING_SECONDS - 60
+    os.utime(stale, (day_and_more, day_and_more))
+
+    create("after-crash", source=CORPUS / "trivial.pdf")
+
+    assert not stale.exists()
+    assert recent.exists()
 
 
 @pytest.mark.parametrize(
