@@ -156,6 +156,14 @@ def set_member(project: Project, user: User, role: str) -> ProjectMember:
     return member
 
 
+def add_member_by_name(project: Project, username: str, role: str) -> ProjectMember:
+    """`set_member` for a user named in a form: an unknown name is a ProjectError."""
+    user = db.session.scalar(select(User).filter_by(username=username.strip()))
+    if user is None:
+        raise ProjectError(f"There is no user {username.strip()!r}.")
+    return set_member(project, user, role)
+
+
 def remove_member(project: Project, user: User) -> bool:
     """Remove `user` from the members of `project`; False if they were not one."""
     member = db.session.get(ProjectMember, (project.id, user.id))

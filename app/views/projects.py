@@ -6,11 +6,17 @@ from flask import Blueprint, flash, jsonify, redirect, render_template, request,
 from flask_login import current_user, login_required
 
 from app.extensions import db
-from app.models import Project, ProjectStatus
-from app.permissions import visible_projects
+from app.models import MemberRole, Project, ProjectStatus, User
+from app.permissions import is_project_editor, visible_projects
 from app.services import batch_ocr
-from app.services.projects import ProjectError, create_project, pages_split
-from app.views.access import editor_required, project_or_404
+from app.services.projects import (
+    ProjectError,
+    add_member_by_name,
+    create_project,
+    pages_split,
+    remove_member,
+)
+from app.views.access import editor_required, project_editor_or_403, project_or_404
 
 bp = Blueprint("projects", __name__)
 
@@ -61,9 +67,34 @@ def show(slug: str):
     return render_template(
         "projects/show.html",
         project=project,
+        may_manage=is_project_editor(current_user, project),
+        roles=[role.value for role in MemberRole],
         split=split_state(project),
         last_job=batch_ocr.latest_job_summary(project),
     )
+
+
+@bp.route("/proofing/<slug>/members", methods=["POST"])
+@login_required
+def add_member(slug: str):
+    project = project_editor_or_403(slug)
+    username, role = request.form.get("username", ""), request.form.get("role", "")
+    try:
+        add_member_by_name(project, username, role)
+        flash(f"{username.strip()} is a member of this project ({role}).", "info")
+    except ProjectError as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("projects.show", slug=slug, _anchor="members"), code=303)
+
+
+@bp.route("/proofing/<slug>/members/<int:user_id>/remove", methods=["POST"])
+@login_required
+def remove_member_view(slug: str, user_id: int):
+    project = project_editor_or_403(slug)
+    user = db.session.get(User, user_id)
+    if user is not None and remove_member(project, user):
+        flash(f"{user.username} is no longer a member of this project.", "info")
+    return redirect(url_for("projects.show", slug=slug, _anchor="members"), code=303)
 
 
 @bp.route("/proofing/<slug>/split-status")

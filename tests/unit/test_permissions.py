@@ -187,3 +187,45 @@ def test_a_member_role_must_be_editor_or_proofreader(web, people):
         reader = db.session.get(User, people["outside-reader"])
         with pytest.raises(ProjectError, match="editor or proofreader"):
             set_member(private, reader, "admin")
+
+
+def add_on_the_page(client, username: str, role: str = "proofreader"):
+    token = csrf_token(client, f"/proofing/{PRIVATE}/")
+    return client.post(
+        f"/proofing/{PRIVATE}/members",
+        data={"csrf_token": token, "username": username, "role": role},
+    )
+
+
+def test_a_project_editor_adds_and_removes_members_on_the_project_page(web, people):
+    """The member editor adds a proofreader from the project page; the proofreader then sees
+    the project; removing them closes it again."""
+    editor = client_of(web, "member-editor")
+    page = editor.get(f"/proofing/{PRIVATE}/").get_data(as_text=True)
+    assert 'id="members"' in page and "Add member" in page
+    answer = add_on_the_page(editor, "outside-reader")
+    assert answer.status_code == 303 and answer.headers["Location"].endswith("#members")
+    assert client_of(web, "outside-reader").get(f"/proofing/{PRIVATE}/").status_code == 200
+
+    remove = f"/proofing/{PRIVATE}/members/{people['outside-reader']}/remove"
+    token = csrf_token(editor, f"/proofing/{PRIVATE}/")
+    assert editor.post(remove, data={"csrf_token": token}).status_code == 303
+    assert client_of(web, "outside-reader").get(f"/proofing/{PRIVATE}/").status_code == 404
+
+
+def test_an_unknown_user_or_role_is_a_message_on_the_page(web, people):
+    editor = client_of(web, "member-editor")
+    shown = editor.get(add_on_the_page(editor, "nobody").headers["Location"])
+    assert "There is no user &#39;nobody&#39;." in shown.get_data(as_text=True)
+    shown = editor.get(add_on_the_page(editor, "outside-reader", role="admin").headers["Location"])
+    assert "editor or proofreader" in shown.get_data(as_text=True)
+    assert client_of(web, "outside-reader").get(f"/proofing/{PRIVATE}/").status_code == 404
+
+
+def test_a_proofreader_member_cannot_change_the_members(web, people):
+    reader = client_of(web, "member-reader")
+    assert 'action="/proofing/private-book/members"' not in reader.get(
+        f"/proofing/{PRIVATE}/"
+    ).get_data(as_text=True)
+    assert add_on_the_page(reader, "outside-reader").status_code == 403
+    assert client_of(web, "outside-reader").get(f"/proofing/{PRIVATE}/").status_code == 404
