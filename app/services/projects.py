@@ -156,6 +156,12 @@ def set_member(project: Project, user: User, role: str) -> ProjectMember:
     return member
 
 
+def set_private(project: Project, private: bool) -> None:
+    """Make the project private (members and admins only) or public again."""
+    project.is_private = private
+    db.session.commit()
+
+
 def add_member_by_name(project: Project, username: str, role: str) -> ProjectMember:
     """`set_member` for a user named in a form: an unknown name is a ProjectError."""
     user = db.session.scalar(select(User).filter_by(username=username.strip()))

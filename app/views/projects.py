@@ -15,6 +15,7 @@ from app.services.projects import (
     create_project,
     pages_split,
     remove_member,
+    set_private,
 )
 from app.views.access import editor_required, project_editor_or_403, project_or_404
 
@@ -84,6 +85,19 @@ def add_member(slug: str):
         flash(f"{username.strip()} is a member of this project ({role}).", "info")
     except ProjectError as exc:
         flash(str(exc), "error")
+    return redirect(url_for("projects.show", slug=slug, _anchor="members"), code=303)
+
+
+@bp.route("/proofing/<slug>/visibility", methods=["POST"])
+@login_required
+def visibility(slug: str):
+    project = project_editor_or_403(slug)
+    private = request.form.get("private") == "on"
+    set_private(project, private)
+    if private:
+        flash("The project is private: only its members and admins see it.", "info")
+    else:
+        flash("The project is public: every signed-in user sees it.", "info")
     return redirect(url_for("projects.show", slug=slug, _anchor="members"), code=303)
 
 

@@ -229,3 +229,21 @@ def test_a_proofreader_member_cannot_change_the_members(web, people):
     ).get_data(as_text=True)
     assert add_on_the_page(reader, "outside-reader").status_code == 403
     assert client_of(web, "outside-reader").get(f"/proofing/{PRIVATE}/").status_code == 404
+
+
+def test_a_project_editor_makes_the_project_public_and_private_again(web, people):
+    """Public: those outside it see it; private again: a 404 to them. A proofreader member
+    cannot change it."""
+    editor, outsider = client_of(web, "member-editor"), client_of(web, "outside-reader")
+    url = f"/proofing/{PRIVATE}/visibility"
+
+    def post(client, **form):
+        token = csrf_token(client, "/proofing/")
+        return client.post(url, data={"csrf_token": token, **form})
+
+    assert post(editor).status_code == 303  # no "private" field: public
+    assert outsider.get(f"/proofing/{PRIVATE}/").status_code == 200
+    assert post(client_of(web, "member-reader"), private="on").status_code == 403
+    assert outsider.get(f"/proofing/{PRIVATE}/").status_code == 200
+    assert post(editor, private="on").status_code == 303
+    assert outsider.get(f"/proofing/{PRIVATE}/").status_code == 404
