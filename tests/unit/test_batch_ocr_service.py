@@ -297,6 +297,7 @@ def test_resume_after_interruption_runs_only_pages_without_a_result(
     assert (job.engine, job.language, job.selection) == ("fake", "eng", "resume")
 
 
+@BOTH_DATABASES
 @pytest.mark.parametrize("stamped_ms", [+5, -6])
 def test_a_page_a_straggler_of_the_resumed_job_finished_is_not_recognised_again(
     app, enqueued, tmp_path, fake_engine, stamped_ms
