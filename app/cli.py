@@ -16,7 +16,7 @@ from app.extensions import db
 from app.models import MemberRole, Project, ProjectStatus, Role, User
 from app.queue import QueueUnavailable
 from app.services import batch_ocr
-from app.services.accounts import AccountError, create_user
+from app.services.accounts import AccountError, create_user, user_named
 from app.services.batch_ocr import SELECTIONS, BatchOcrError
 from app.services.projects import (
     ProjectError,
@@ -107,7 +107,7 @@ def projects_create(
 
 
 def _user(username: str) -> User:
-    user = db.session.scalar(select(User).filter_by(username=username))
+    user = user_named(username)
     if user is None:
         _fail(f"no user {username!r}")
     return user

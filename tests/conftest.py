@@ -44,6 +44,14 @@ def make_app(tmp_path: Path, **overrides):
     return app
 
 
+def use_fakeredis(app) -> fakeredis.FakeRedis:
+    """Point the app's job records at a fresh fakeredis (the queue is stubbed separately)."""
+    fake = fakeredis.FakeRedis()
+    app.extensions["redis"] = fake
+    app.extensions["ocr_tracker"] = OcrJobTracker(fake, ttl=app.config["OCR_JOB_TTL"])
+    return fake
+
+
 @pytest.fixture
 def app(tmp_path, request):
     """An app with fakeredis; `@pytest.mark.parametrize('app', ['postgres'], indirect=True)`
@@ -52,9 +60,7 @@ def app(tmp_path, request):
     if getattr(request, "param", "sqlite") == "postgres":
         overrides["SQLALCHEMY_DATABASE_URI"] = request.getfixturevalue("postgres_url")
     app = make_app(tmp_path, **overrides)
-    fake = fakeredis.FakeRedis()
-    app.extensions["redis"] = fake
-    app.extensions["ocr_tracker"] = OcrJobTracker(fake, ttl=app.config["OCR_JOB_TTL"])
+    use_fakeredis(app)
     with app.app_context():
         yield app
         db.session.remove()

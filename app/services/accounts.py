@@ -32,8 +32,12 @@ def create_user(username: str, password: str, role: str = Role.PROOFREADER) -> U
     return user
 
 
+def user_named(username: str) -> User | None:
+    return db.session.scalar(select(User).filter_by(username=username.strip()))
+
+
 def authenticate(username: str, password: str) -> User | None:
-    user = db.session.scalar(select(User).filter_by(username=username.strip()))
+    user = user_named(username)
     if user is None or not user.check_password(password):
         return None
     return user

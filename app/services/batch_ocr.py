@@ -295,11 +295,8 @@ def run_page(job_id: str, position: int, *, final_attempt: bool = True) -> PageO
     page = job_page.page
     if _edited_since(page, job):
         outcome = PageOutcome("skipped", "edited by a person after the job started")
-    elif db.session.scalar(select(_recognised_by_another_job_since(page.id, job))):
-        # A task of an interrupted job, still running when this one began (the job it
-        # resumes, typically), has just written this page: the same engine, the same text.
-        outcome = PageOutcome("done")
-        _save_page_outcome(job, job_page, outcome)
+    elif (done := _done_by_another_job(job, job_page)) is not None:
+        outcome = done
     else:
         outcome = _recognize_and_save(job, job_page, page, final_attempt)
     if outcome.outcome != "done":
@@ -359,6 +356,16 @@ def _recognised_by_another_job_since(page_id: int, job: OcrJob) -> Exists:
     )
 
 
+def _done_by_another_job(job: OcrJob, job_page: OcrJobPage) -> PageOutcome | None:
+    """The page counted done, with no OCR of this job's, if a straggling task of an
+    interrupted job has just written it (the same engine, so the same text); else None."""
+    if not db.session.scalar(select(_recognised_by_another_job_since(job_page.page_id, job))):
+        return None
+    outcome = PageOutcome("done")
+    _save_page_outcome(job, job_page, outcome)
+    return outcome
+
+
 def _recognize_and_save(
     job: OcrJob, job_page: OcrJobPage, page: Page, final_attempt: bool
 ) -> PageOutcome:
@@ -410,11 +417,8 @@ def _save_revision(
     ).rowcount
     if written != 1:
         db.session.rollback()
-        if db.session.scalar(select(_recognised_by_another_job_since(page.id, job))):
-            outcome = PageOutcome("done")
-            _save_page_outcome(job, job_page, outcome)
-            return outcome
-        return PageOutcome("skipped", "edited by a person after the job started")
+        done = _done_by_another_job(job, job_page)
+        return done or PageOutcome("skipped", "edited by a person after the job started")
     db.session.add(
         Revision(
             page_id=page.id,

@@ -19,6 +19,7 @@ from app import queue
 from app.extensions import db
 from app.models import MemberRole, Page, Project, ProjectMember, ProjectStatus, User
 from app.rendering import SourceDocument, UnusableSource, iter_pages
+from app.services.accounts import user_named
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +165,7 @@ def set_private(project: Project, private: bool) -> None:
 
 def add_member_by_name(project: Project, username: str, role: str) -> ProjectMember:
     """`set_member` for a user named in a form: an unknown name is a ProjectError."""
-    user = db.session.scalar(select(User).filter_by(username=username.strip()))
+    user = user_named(username)
     if user is None:
         raise ProjectError(f"There is no user {username.strip()!r}.")
     return set_member(project, user, role)

@@ -17,16 +17,14 @@ import tempfile
 import time
 from pathlib import Path
 
-import fakeredis
 from pyinstrument import Profiler
 
 from app import queue
 from app.extensions import db
 from app.models import Project
-from app.ocr_tracking import OcrJobTracker
 from app.services import batch_ocr
 from app.services.accounts import create_user
-from tests.conftest import add_ready_project, login, make_app
+from tests.conftest import add_ready_project, login, make_app, use_fakeredis
 
 SLUG = "profiled"
 REQUESTS = 200
@@ -34,9 +32,7 @@ REQUESTS = 200
 
 def build(root: Path, pages: int):
     app = make_app(root)
-    fake = fakeredis.FakeRedis()
-    app.extensions["redis"] = fake
-    app.extensions["ocr_tracker"] = OcrJobTracker(fake, ttl=app.config["OCR_JOB_TTL"])
+    use_fakeredis(app)
     add_ready_project(app, SLUG, pages)
     with app.app_context():
         create_user("editor", "a-long-password", "editor")

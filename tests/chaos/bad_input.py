@@ -20,7 +20,6 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-import fakeredis
 import pikepdf
 import pypdfium2 as pdfium
 from PIL import Image
@@ -29,9 +28,9 @@ from sqlalchemy import func, select
 from app import queue
 from app.extensions import db
 from app.models import OcrJob, Project
-from app.ocr_tracking import OcrJobTracker, job_key
+from app.ocr_tracking import job_key
 from app.services.accounts import create_user
-from tests.conftest import csrf_token, login, make_app, upload_form
+from tests.conftest import csrf_token, login, make_app, upload_form, use_fakeredis
 from tests.support import CORPUS
 
 MULTIPAGE = CORPUS / "multipage.pdf"
@@ -131,9 +130,7 @@ def left_behind(app, slug: str) -> str:
 
 def build_app(root: Path, **overrides):
     app = make_app(root, **overrides)
-    fake = fakeredis.FakeRedis()
-    app.extensions["redis"] = fake
-    app.extensions["ocr_tracker"] = OcrJobTracker(fake, ttl=app.config["OCR_JOB_TTL"])
+    use_fakeredis(app)
     with app.app_context():
         create_user("edna", "editor-password", "editor")
     client = app.test_client()

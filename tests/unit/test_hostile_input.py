@@ -17,7 +17,6 @@ import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import fakeredis
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -29,11 +28,18 @@ from app import models, queue
 from app.engines.tesseract import installed_languages
 from app.extensions import db
 from app.models import OcrJob, Project, Role
-from app.ocr_tracking import OcrJobTracker, job_key
+from app.ocr_tracking import job_key
 from app.services import batch_ocr
 from app.services.accounts import create_user
 from app.services.projects import ProjectError, create_project
-from tests.conftest import add_ready_project, csrf_token, login, make_app, upload_form
+from tests.conftest import (
+    add_ready_project,
+    csrf_token,
+    login,
+    make_app,
+    upload_form,
+    use_fakeredis,
+)
 from tests.support import CORPUS
 
 SLUG = "hostile-book"
@@ -62,9 +68,7 @@ def cheap_password_hashes(monkeypatch):
 def web(tmp_path, enqueued):
     """An app on fakeredis with a ready 3-page project and an editor; no context held."""
     app = make_app(tmp_path)
-    fake = fakeredis.FakeRedis()
-    app.extensions["redis"] = fake
-    app.extensions["ocr_tracker"] = OcrJobTracker(fake, ttl=app.config["OCR_JOB_TTL"])
+    use_fakeredis(app)
     add_ready_project(app, SLUG, PAGES)
     with app.app_context():
         create_user("edna", "editor-password", Role.EDITOR)

@@ -7,16 +7,21 @@ run by every editor.
 
 from __future__ import annotations
 
-import fakeredis
 import pytest
 from sqlalchemy import select
 
 from app.extensions import db
 from app.models import MemberRole, OcrJob, Project, User
-from app.ocr_tracking import OcrJobTracker
 from app.services.accounts import create_user
 from app.services.projects import ProjectError, remove_member, set_member
-from tests.conftest import add_ready_project, csrf_token, login, make_app, upload_form
+from tests.conftest import (
+    add_ready_project,
+    csrf_token,
+    login,
+    make_app,
+    upload_form,
+    use_fakeredis,
+)
 from tests.support import CORPUS
 
 PRIVATE, PUBLIC = "private-book", "public-book"
@@ -28,9 +33,7 @@ def web(tmp_path):
     """An app on fakeredis, with no app context held: each client's requests are their own
     (inside one context, Flask-Login's cached user would leak from one client to the next)."""
     app = make_app(tmp_path)
-    fake = fakeredis.FakeRedis()
-    app.extensions["redis"] = fake
-    app.extensions["ocr_tracker"] = OcrJobTracker(fake, ttl=app.config["OCR_JOB_TTL"])
+    use_fakeredis(app)
     yield app
     with app.app_context():
         db.engine.dispose()

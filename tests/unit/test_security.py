@@ -14,7 +14,6 @@ import logging
 import uuid
 from pathlib import Path
 
-import fakeredis
 import pytest
 import redis
 from flask import Flask
@@ -30,10 +29,10 @@ from app.models import (
     Role,
     User,
 )
-from app.ocr_tracking import JobRecord, OcrJobTracker, job_key
+from app.ocr_tracking import JobRecord, job_key
 from app.services import batch_ocr
 from app.services.accounts import bot_user, create_user
-from tests.conftest import add_ready_project, csrf_token, login, make_app
+from tests.conftest import add_ready_project, csrf_token, login, make_app, use_fakeredis
 from tests.support import CORPUS, RedisServer, free_port
 
 SECRET_KEY = "secret-key-" + uuid.uuid4().hex
@@ -41,12 +40,6 @@ REDIS_PASSWORD = "redis-pass-" + uuid.uuid4().hex
 DB_PASSWORD = "db-pass-" + uuid.uuid4().hex
 SECRETS = (SECRET_KEY, REDIS_PASSWORD, DB_PASSWORD)
 SLUG = "secure-book"
-
-
-def use_fakeredis(app) -> None:
-    fake = fakeredis.FakeRedis()
-    app.extensions["redis"] = fake
-    app.extensions["ocr_tracker"] = OcrJobTracker(fake, ttl=app.config["OCR_JOB_TTL"])
 
 
 def add_users(app) -> None:

@@ -12,7 +12,6 @@ import io
 import re
 from pathlib import Path
 
-import fakeredis
 import pytest
 import redis
 from flask import url_for
@@ -30,7 +29,7 @@ from app.services.accounts import bot_user, create_user
 from app.services.pages import save_page_text
 from app.services.projects import create_project, split_source
 from app.views import projects as projects_views
-from tests.conftest import csrf_token, login, make_app, upload_form
+from tests.conftest import csrf_token, login, make_app, upload_form, use_fakeredis
 from tests.support import CORPUS, free_port
 
 SLUG = "view-book"
@@ -669,9 +668,7 @@ def test_session_and_remember_cookies_are_httponly_and_samesite_lax(client, edit
 def small_upload_app(tmp_path):
     """An app accepting uploads of 1000 bytes at most, on fakeredis."""
     app = make_app(tmp_path / "small", MAX_CONTENT_LENGTH=1000)
-    fake = fakeredis.FakeRedis()
-    app.extensions["redis"] = fake
-    app.extensions["ocr_tracker"] = OcrJobTracker(fake, ttl=app.config["OCR_JOB_TTL"])
+    use_fakeredis(app)
     with app.app_context():
         create_user("edna", "editor-password", "editor")
         yield app
