@@ -1,9 +1,15 @@
 """Every Celery setting of the project, each with why it has its value.
 
+Task and queue names come from app/task_names.py, their one definition.
+
 Loaded by name (`config_from_object("celeryconfig")`); the broker and result backend URLs come
 from REDIS_URL through the Flask config, and the page time limit from OCR_PAGE_TIME_LIMIT
 (app/celery_app.py), because both are deployment settings rather than code.
 """
+
+from kombu import Queue
+
+from app import task_names
 
 # Page tasks report progress through app/ocr_tracking.py, so nobody reads their results: not
 # storing them keeps Redis memory per job to a few bytes per page.
@@ -11,10 +17,16 @@ task_ignore_result = True
 # Still record results for the tasks that have none set explicitly as useful (none today).
 result_expires = 3600
 
-# OCR runs on its own queue so that splitting a new upload never waits behind a 2000-page job.
-task_default_queue = "celery"
+# Every queue the project sends to. A worker started without -Q consumes all of them, so the
+# plain `celery -A worker worker` runs whole jobs; `-Q ocr` makes a machine that only OCRs.
+task_queues = [Queue(name) for name in task_names.ALL_QUEUES]
+task_default_queue = task_names.DEFAULT_QUEUE
+# Batch OCR pages on their own queue; what a person waits on on the interactive one. A page
+# OCR'd again from the editor is sent to the interactive queue explicitly (app/queue.py).
 task_routes = {
-    "worker.tasks.ocr_page": {"queue": "ocr"},
+    task_names.OCR_PAGE: {"queue": task_names.OCR_QUEUE},
+    task_names.SPLIT_SOURCE: {"queue": task_names.INTERACTIVE_QUEUE},
+    task_names.RENDER_PAGES: {"queue": task_names.INTERACTIVE_QUEUE},
 }
 
 # A page is acknowledged only once it is done: a worker killed mid-page gives the page back to
@@ -48,6 +60,10 @@ task_publish_retry_policy = {
     "interval_max": 0.5,
 }
 broker_connection_retry_on_startup = True
+# A worker polls its queues in the order of task_queues (interactive, default, ocr) rather than
+# in turn, so a free process always takes interactive work first. (The visibility timeout is
+# set from OCR_PAGE_TIME_LIMIT in app/celery_app.py.)
+broker_transport_options = {"queue_order_strategy": "priority"}
 broker_connection_timeout = 2
 redis_socket_connect_timeout = 2
 redis_socket_timeout = 5
@@ -58,5 +74,5 @@ task_send_sent_event = False
 
 # The watchdog that marks jobs whose tasks were lost as interrupted (worker.tasks).
 beat_schedule = {
-    "reap-stalled-ocr-jobs": {"task": "worker.tasks.reap_stalled_jobs", "schedule": 60.0},
+    "watch-jobs": {"task": task_names.WATCH_JOBS, "schedule": 60.0},
 }

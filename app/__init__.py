@@ -117,6 +117,34 @@ def _init_login(app: Flask) -> None:
         user = db.session.get(User, int(user_id))
         return None if user is None or user.is_bot else user
 
+    # Scripts sign in per request with `Authorization: Bearer <token>` (app/services/api_tokens.py)
+    # instead of a session cookie; a wrong token is no user at all, never someone else.
+    @login_manager.request_loader
+    def load_user_from_token(request: Any) -> User | None:
+        from app.services.api_tokens import bearer_token, user_for_token
+
+        token = bearer_token(request.headers.get("Authorization"))
+        return user_for_token(token) if token else None
+
+    # The JSON API answers 401 to a request without a session or a valid token; pages
+    # redirect to the sign-in form.
+    @login_manager.unauthorized_handler
+    def unauthorized() -> Any:
+        from flask import flash, jsonify, redirect, request, url_for
+
+        if request.path.startswith("/api/"):
+            response = jsonify(
+                error="Unauthorized",
+                message="Sign in, or send Authorization: Bearer <token> (flask users token NAME).",
+            )
+            response.status_code = 401
+            response.headers["WWW-Authenticate"] = 'Bearer realm="api"'
+            return response
+        from flask_login.utils import login_url
+
+        flash(login_manager.login_message, login_manager.login_message_category)
+        return redirect(login_url(url_for("auth.login"), next_url=request.full_path.rstrip("?")))
+
 
 def _register_blueprints(app: Flask) -> None:
     from app.views import auth, batch_ocr, health, pages, projects

@@ -9,6 +9,7 @@ from __future__ import annotations
 from celery import Celery, Task
 from flask import Flask
 
+from app import task_names
 from app.config import page_task_time_limit
 
 
@@ -30,7 +31,7 @@ def celery_init_app(app: Flask) -> Celery:
     # is the backstop for an engine that does not, and the hard limit for one that ignores it.
     limit = app.config["OCR_PAGE_TIME_LIMIT"]
     celery_app.conf.task_annotations = {
-        "worker.tasks.ocr_page": {
+        task_names.OCR_PAGE: {
             "soft_time_limit": limit + 5,
             "time_limit": page_task_time_limit(app.config),
         }

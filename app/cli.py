@@ -17,6 +17,7 @@ from app.models import MemberRole, Project, ProjectStatus, Role, User
 from app.queue import QueueUnavailable
 from app.services import batch_ocr
 from app.services.accounts import AccountError, create_user, user_named
+from app.services.api_tokens import issue_token, revoke_tokens
 from app.services.batch_ocr import SELECTIONS, BatchOcrError
 from app.services.projects import (
     ProjectError,
@@ -59,6 +60,23 @@ def users_create(username: str, role: str, password: str) -> None:
     except AccountError as exc:
         _fail(str(exc))
     click.echo(f"user {username} created ({role})")
+
+
+@users.command("token")
+@click.argument("username")
+def users_token(username: str) -> None:
+    """Make an API token for USERNAME; the token is the last line printed, shown only once."""
+    token = issue_token(_user(username))
+    click.echo(f"API token for {username} (send it as 'Authorization: Bearer <token>'):")
+    click.echo(token)
+
+
+@users.command("revoke-tokens")
+@click.argument("username")
+def users_revoke_tokens(username: str) -> None:
+    """Revoke every API token of USERNAME."""
+    count = revoke_tokens(_user(username))
+    click.echo(f"{count} token{'' if count == 1 else 's'} of {username} revoked")
 
 
 projects = click.Group("projects", help="Create and inspect projects.")

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 import redis
 
+from app import processes
 from app.config import ConfigError, load_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -288,26 +289,13 @@ def _run(supervisor: Supervisor) -> None:
     supervisor.run_step([*flask, "db", "upgrade"], env)
     supervisor.run_step([*flask, "demo"], env)
 
-    supervisor.start(
-        "worker",
-        [
-            sys.executable, "-m", "celery", "-A", "worker", "worker",
-            "-Q", "celery,ocr", "--concurrency", str(os.cpu_count() or 1),
-            "-B", "--schedule", str(data_dir / "celerybeat-schedule"),
-            "--loglevel", "INFO",
-        ],
-        env,
-    )  # fmt: skip
+    # One machine: the worker embeds beat (-B) rather than running a third process.
+    beat = ["-B", "--schedule", str(data_dir / "celerybeat-schedule")]
+    supervisor.start("worker", [sys.executable, "-m", *processes.WORKER, *beat], env)
     # No control socket: its default path is one per user (~/.gunicorn), so a second checkout's
     # `make run` would take it over.
-    supervisor.start(
-        "web",
-        [
-            sys.executable, "-m", "gunicorn", "-w", "2", "--threads", "4",
-            "-b", f"127.0.0.1:{port}", "--no-control-socket", "app:create_app()",
-        ],
-        env,
-    )  # fmt: skip
+    web = processes.web(f"127.0.0.1:{port}")
+    supervisor.start("web", [sys.executable, "-m", *web[:-1], "--no-control-socket", web[-1]], env)
     url = f"http://127.0.0.1:{port}"
     supervisor.wait_until(lambda: _web_answers(url), 60, f"the web app at {url}")
     supervisor.say(_banner(url, str(data_dir), redis_line))

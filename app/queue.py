@@ -1,7 +1,7 @@
 """Handing work to the Celery worker, and the one error that means the queue is down.
 
 Tasks are sent by name, so the web app never imports the worker's modules; the names are
-the contract (worker/tasks.py defines them).
+the contract, spelt once in app/task_names.py.
 """
 
 from __future__ import annotations
@@ -14,12 +14,6 @@ import kombu.exceptions
 import redis.exceptions
 from celery import Celery
 from flask import current_app
-
-SPLIT_SOURCE = "worker.tasks.split_source"
-RENDER_PAGES = "worker.tasks.render_pages"
-OCR_PAGE = "worker.tasks.ocr_page"
-DISPATCH_OCR_JOB = "worker.tasks.dispatch_ocr_job"
-OCR_QUEUE = "ocr"
 
 #: Errors that mean Redis (broker or job records) cannot be reached right now. (A wrong
 #: password is a redis ConnectionError too.)

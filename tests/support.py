@@ -18,6 +18,8 @@ import pypdfium2 as pdfium
 import redis
 from werkzeug.serving import make_server
 
+from app import processes
+
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "fixtures" / "corpus"
 
@@ -145,7 +147,7 @@ class Worker(ProcessGroup):
         log_path: Path,
         *,
         concurrency: int = 2,
-        queues: str = "celery,ocr",
+        queues: str | None = None,
         extra_args: tuple[str, ...] = (),
     ):
         self.env = {**os.environ, **env, "OMP_THREAD_LIMIT": "1", "PYTHONUNBUFFERED": "1"}
@@ -163,16 +165,10 @@ class Worker(ProcessGroup):
                 [
                     sys.executable,
                     "-m",
-                    "celery",
-                    "-A",
-                    "worker",
-                    "worker",
-                    "-Q",
-                    self.queues,
+                    *processes.WORKER,
+                    *(["-Q", self.queues] if self.queues else []),
                     "--concurrency",
                     str(self.concurrency),
-                    "--loglevel",
-                    "INFO",
                     "-n",
                     self.name,
                     "--without-mingle",

@@ -12,6 +12,7 @@ from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.utils.log import get_task_logger
 
+from app import task_names
 from app.engines import TransientOcrError
 from app.services import batch_ocr, projects
 
@@ -21,23 +22,23 @@ log = get_task_logger(__name__)
 MAX_TRANSIENT_RETRIES = 4
 
 
-@shared_task(name="worker.tasks.split_source")
+@shared_task(name=task_names.SPLIT_SOURCE)
 def split_source(*, project_id: int) -> None:
     projects.split_source(project_id)
 
 
-@shared_task(name="worker.tasks.render_pages")
+@shared_task(name=task_names.RENDER_PAGES)
 def render_pages(*, project_id: int, start: int, stop: int) -> None:
     projects.render_pages(project_id, start, stop)
 
 
-@shared_task(name="worker.tasks.dispatch_ocr_job")
+@shared_task(name=task_names.DISPATCH_OCR_JOB)
 def dispatch_ocr_job(*, job_id: str) -> None:
     sent = batch_ocr.dispatch_job(job_id)
     log.info("job %s: %d page tasks sent", job_id, sent)
 
 
-@shared_task(bind=True, name="worker.tasks.ocr_page", max_retries=MAX_TRANSIENT_RETRIES)
+@shared_task(bind=True, name=task_names.OCR_PAGE, max_retries=MAX_TRANSIENT_RETRIES)
 def ocr_page(self, *, job_id: str, position: int, page_id: int) -> None:
     try:
         batch_ocr.run_page(job_id, position, final_attempt=self.request.retries >= self.max_retries)
@@ -55,8 +56,8 @@ def ocr_page(self, *, job_id: str, position: int, page_id: int) -> None:
         batch_ocr.fail_page(job_id, position, f"internal error: {type(exc).__name__}: {exc}"[:300])
 
 
-@shared_task(name="worker.tasks.reap_stalled_jobs")
-def reap_stalled_jobs() -> None:
+@shared_task(name=task_names.WATCH_JOBS)
+def watch_jobs() -> None:
     ended = batch_ocr.reap_stalled_jobs()
     if ended:
         log.warning("%d stalled OCR jobs ended", ended)

@@ -10,7 +10,8 @@ from typing import Any, Protocol
 @dataclass(frozen=True)
 class OcrResult:
     text: str
-    #: Word boxes: [text, left, top, width, height, confidence 0-100].
+    #: Word boxes: [text, left, top, width, height, confidence 0-100, line], where line
+    #: numbers the page's text lines from 0 in reading order (app/text/alignment.py).
     boxes: list[list[Any]] = field(default_factory=list)
 
 

@@ -138,17 +138,38 @@ def language_hints(language: str) -> list[str]:
     return [LANGUAGE_HINTS[code] for code in codes if code in LANGUAGE_HINTS]
 
 
+#: Breaks after a symbol that end a line of text (Vision's TextAnnotation.DetectedBreak):
+#: EOL_SURE_SPACE, HYPHEN, LINE_BREAK.
+_LINE_ENDING_BREAKS = frozenset({3, 4, 5})
+
+
 def word_boxes(annotation: Any) -> list[list[Any]]:
-    """Words of a full_text_annotation as [text, left, top, width, height, conf 0-100]."""
+    """Words of a full_text_annotation as [text, left, top, width, height, conf 0-100, line].
+
+    Vision has no lines of its own: a line ends at a word whose last symbol is followed by a
+    line break, and at the end of each paragraph.
+    """
     boxes = []
+    line = 0
     for page in annotation.pages:
         for block in page.blocks:
             for paragraph in block.paragraphs:
                 for word in paragraph.words:
                     text = "".join(symbol.text for symbol in word.symbols)
                     if text.strip():
-                        boxes.append([text, *_extent(word.bounding_box), _percent(word.confidence)])
+                        box = [text, *_extent(word.bounding_box), _percent(word.confidence)]
+                        boxes.append([*box, line])
+                    last = word.symbols[-1] if word.symbols else None
+                    if last is not None and _ends_line(last):
+                        line += 1
+                if boxes and boxes[-1][6] == line:
+                    line += 1
     return boxes
+
+
+def _ends_line(symbol: Any) -> bool:
+    detected = symbol.property.detected_break if symbol.property else None
+    return detected is not None and int(detected.type_) in _LINE_ENDING_BREAKS
 
 
 def _extent(bounding_box: Any) -> list[int]:

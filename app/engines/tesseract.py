@@ -55,11 +55,14 @@ class TesseractEngine:
 
 
 def parse_tsv_words(tsv: str) -> list[list[Any]]:
-    """Word rows (level 5) of Tesseract's TSV output as [text, left, top, width, height, conf]."""
+    """Word rows (level 5) of Tesseract's TSV output as
+    [text, left, top, width, height, conf, line], line counting the page's lines from 0."""
     words = []
+    lines: dict[tuple[str, str, str], int] = {}
     for row in csv.DictReader(io.StringIO(tsv), delimiter="\t", quoting=csv.QUOTE_NONE):
         if row.get("level") != "5" or not (row.get("text") or "").strip():
             continue
+        line = lines.setdefault((row["block_num"], row["par_num"], row["line_num"]), len(lines))
         words.append(
             [
                 row["text"],
@@ -68,6 +71,7 @@ def parse_tsv_words(tsv: str) -> list[list[Any]]:
                 int(row["width"]),
                 int(row["height"]),
                 round(float(row["conf"]), 1),
+                line,
             ]
         )
     return words

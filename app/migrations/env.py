@@ -89,6 +89,12 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            # Batch mode rebuilds a SQLite table (copy, drop, rename); with foreign keys
+            # enforced (app/__init__.py turns them on) the drop of a referenced table fails.
+            # The pragma only takes effect outside a transaction, hence before it begins.
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()  # end the transaction the statement began
         context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
 
         with context.begin_transaction():

@@ -33,14 +33,14 @@ from sqlalchemy import Exists, and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
-from app import queue
+from app import queue, task_names
 from app.config import page_task_time_limit
 from app.engines import OcrError, TransientOcrError, get_engine
 from app.extensions import db
 from app.models import (
+    Job,
+    JobPage,
     JobState,
-    OcrJob,
-    OcrJobPage,
     Page,
     Project,
     ProjectStatus,
@@ -78,7 +78,7 @@ def tracker() -> OcrJobTracker:
     return current_app.extensions["ocr_tracker"]
 
 
-def _record_of(job: OcrJob) -> JobRecord:
+def _record_of(job: Job) -> JobRecord:
     return JobRecord(
         task_id=job.id,
         engine=job.engine,
@@ -128,10 +128,10 @@ def _selected_pages(project: Project, selection: str) -> list[int]:
         if last is None or last.state not in (JobState.INTERRUPTED, JobState.CANCELLED):
             raise BatchOcrError("There is no interrupted or cancelled job to resume.")
         query = (
-            select(OcrJobPage.page_id)
+            select(JobPage.page_id)
             .filter_by(job_id=last.id)
-            .where(OcrJobPage.state.in_(("queued", "cancelled")))
-            .order_by(OcrJobPage.position)
+            .where(JobPage.state.in_(("queued", "cancelled")))
+            .order_by(JobPage.position)
         )
     elif selection != "all":
         raise BatchOcrError(f"Unknown page selection {selection!r}.")
@@ -178,7 +178,7 @@ def start_batch_ocr(
     try:
         bot_user()  # exists before any page task needs it
         db.session.add(
-            OcrJob(
+            Job(
                 id=record.task_id,
                 project_id=project.id,
                 engine=engine,
@@ -192,14 +192,14 @@ def start_batch_ocr(
         )
         db.session.flush()
         db.session.execute(
-            insert(OcrJobPage),
+            insert(JobPage),
             [
                 {"job_id": record.task_id, "position": position, "page_id": page_id}
                 for position, page_id in enumerate(page_ids)
             ],
         )
         db.session.commit()
-        queue.enqueue(queue.DISPATCH_OCR_JOB, job_id=record.task_id)
+        queue.enqueue(task_names.DISPATCH_OCR_JOB, job_id=record.task_id)
     except BaseException:
         # Nothing half-made: no record in Redis, no job in the database.
         db.session.rollback()
@@ -221,7 +221,7 @@ def _forget_job(record: JobRecord) -> None:
         tracker().end(record)
     except queue.REDIS_DOWN:
         log.warning("could not delete the record of %s after a failed start", record.task_id)
-    job = db.session.get(OcrJob, record.task_id)
+    job = db.session.get(Job, record.task_id)
     if job is not None:
         db.session.delete(job)
         db.session.commit()
@@ -229,7 +229,7 @@ def _forget_job(record: JobRecord) -> None:
 
 def dispatch_job(job_id: str) -> int:
     """Send the job's Celery group: one task per page. Returns how many were sent."""
-    job = db.session.get(OcrJob, job_id)
+    job = db.session.get(Job, job_id)
     if job is None or JobState(job.state).is_terminal:
         return 0
     record = tracker().current(job.project.slug)
@@ -240,14 +240,14 @@ def dispatch_job(job_id: str) -> int:
     celery = queue.celery()
     signatures = [
         celery.signature(
-            queue.OCR_PAGE,
+            task_names.OCR_PAGE,
             kwargs={"job_id": job_id, "position": position, "page_id": page_id},
-            queue=queue.OCR_QUEUE,
+            queue=task_names.OCR_QUEUE,
         )
         for position, page_id in db.session.execute(
-            select(OcrJobPage.position, OcrJobPage.page_id)
+            select(JobPage.position, JobPage.page_id)
             .filter_by(job_id=job_id, state="queued")
-            .order_by(OcrJobPage.position)
+            .order_by(JobPage.position)
         )
     ]
     # The group's id is the job's task_id, so Flower and `celery inspect` show the same id.
@@ -270,8 +270,8 @@ def run_page(job_id: str, position: int, *, final_attempt: bool = True) -> PageO
     Raises TransientOcrError when the engine may succeed later and this is not the final
     attempt (the task retries with backoff); any other engine failure fails the page.
     """
-    job = db.session.get(OcrJob, job_id)
-    job_page = db.session.get(OcrJobPage, (job_id, position))
+    job = db.session.get(Job, job_id)
+    job_page = db.session.get(JobPage, (job_id, position))
     if job is None or job_page is None:
         return PageOutcome("not run", "the job no longer exists")
     record = tracker().current(job.project.slug)
@@ -286,9 +286,7 @@ def run_page(job_id: str, position: int, *, final_attempt: bool = True) -> PageO
         return PageOutcome("not run", "the page was cancelled or already finished")
     if job.state == JobState.QUEUED:
         db.session.execute(
-            update(OcrJob)
-            .filter_by(id=job_id, state=JobState.QUEUED)
-            .values(state=JobState.RUNNING)
+            update(Job).filter_by(id=job_id, state=JobState.QUEUED).values(state=JobState.RUNNING)
         )
         db.session.commit()
 
@@ -308,8 +306,8 @@ def run_page(job_id: str, position: int, *, final_attempt: bool = True) -> PageO
 def fail_page(job_id: str, position: int, reason: str) -> None:
     """Fail a page whose task broke off (time limit, unexpected error): the job goes on."""
     db.session.rollback()
-    job = db.session.get(OcrJob, job_id)
-    job_page = db.session.get(OcrJobPage, (job_id, position))
+    job = db.session.get(Job, job_id)
+    job_page = db.session.get(JobPage, (job_id, position))
     if job is None or job_page is None or job_page.state != "queued":
         return
     outcome = PageOutcome("failed", reason)
@@ -322,11 +320,11 @@ def fail_page_over_time_limit(job_id: str, position: int) -> None:
     fail_page(job_id, position, f"OCR took longer than the {limit} s page time limit")
 
 
-def _edited_since(page: Page, job: OcrJob) -> bool:
+def _edited_since(page: Page, job: Job) -> bool:
     return page.proofread_at is not None and page.proofread_at >= job.started_at
 
 
-def _recognised_by_another_job_since(page_id: int, job: OcrJob) -> Exists:
+def _recognised_by_another_job_since(page_id: int, job: Job) -> Exists:
     """Whether another job with the same engine and language has just written this page:
 
     - after `job` started (so a straggler finishing late leaves the page to the newer job), or
@@ -336,7 +334,7 @@ def _recognised_by_another_job_since(page_id: int, job: OcrJob) -> Exists:
       `job` started, or before its own job was interrupted, and still be committed after
       `job` chose its pages: times alone cannot tell. Its text is what `job` would write.
     """
-    other = aliased(OcrJob)
+    other = aliased(Job)
     task_limit = timedelta(seconds=page_task_time_limit(current_app.config))
     recently_ended = and_(
         other.state.in_((JobState.INTERRUPTED, JobState.CANCELLED)),
@@ -344,7 +342,7 @@ def _recognised_by_another_job_since(page_id: int, job: OcrJob) -> Exists:
     )
     return (
         select(Revision.id)
-        .join(other, Revision.ocr_job_id == other.id)
+        .join(other, Revision.job_id == other.id)
         .where(
             Revision.page_id == page_id,
             other.id != job.id,
@@ -356,7 +354,7 @@ def _recognised_by_another_job_since(page_id: int, job: OcrJob) -> Exists:
     )
 
 
-def _done_by_another_job(job: OcrJob, job_page: OcrJobPage) -> PageOutcome | None:
+def _done_by_another_job(job: Job, job_page: JobPage) -> PageOutcome | None:
     """The page counted done, with no OCR of this job's, if a straggling task of an
     interrupted job has just written it (the same engine, so the same text); else None."""
     if not db.session.scalar(select(_recognised_by_another_job_since(job_page.page_id, job))):
@@ -367,7 +365,7 @@ def _done_by_another_job(job: OcrJob, job_page: OcrJobPage) -> PageOutcome | Non
 
 
 def _recognize_and_save(
-    job: OcrJob, job_page: OcrJobPage, page: Page, final_attempt: bool
+    job: Job, job_page: JobPage, page: Page, final_attempt: bool
 ) -> PageOutcome:
     engine = get_engine(job.engine)
     if engine is None:
@@ -391,9 +389,7 @@ def _recognize_and_save(
     return _save_revision(job, job_page, page, result.text, result.boxes)
 
 
-def _save_revision(
-    job: OcrJob, job_page: OcrJobPage, page: Page, text: str, boxes: list
-) -> PageOutcome:
+def _save_revision(job: Job, job_page: JobPage, page: Page, text: str, boxes: list) -> PageOutcome:
     """Write the bot's revision, the page's text and boxes, and the page outcome at once."""
     bot = bot_user()
     now = utcnow()
@@ -426,7 +422,7 @@ def _save_revision(
             text=text,
             summary=f"OCR ({job.engine}, {job.language})",
             created_at=now,
-            ocr_job_id=job.id,
+            job_id=job.id,
         )
     )
     job_page.state = "done"
@@ -443,7 +439,7 @@ def _save_revision(
 MAX_REASON = 500
 
 
-def _save_page_outcome(job: OcrJob, job_page: OcrJobPage, outcome: PageOutcome) -> None:
+def _save_page_outcome(job: Job, job_page: JobPage, outcome: PageOutcome) -> None:
     reason = outcome.reason[:MAX_REASON]
     job_page.state = outcome.outcome
     job_page.reason = reason
@@ -463,19 +459,17 @@ def _record_outcome(record: JobRecord, position: int, outcome: str, reason: str)
 # -- ending ------------------------------------------------------------------------------
 
 
-def end_job(job_id: str, state: JobState | None = None) -> OcrJob | None:
+def end_job(job_id: str, state: JobState | None = None) -> Job | None:
     """Complete the job's database record, then delete its Redis record by name.
 
     Safe to call more than once: a job already in a terminal state keeps it.
     """
-    job = db.session.get(OcrJob, job_id)
+    job = db.session.get(Job, job_id)
     if job is None:
         return None
     counts = dict(
         db.session.execute(
-            select(OcrJobPage.state, func.count())
-            .filter_by(job_id=job_id)
-            .group_by(OcrJobPage.state)
+            select(JobPage.state, func.count()).filter_by(job_id=job_id).group_by(JobPage.state)
         ).all()
     )
     job.done = counts.get("done", 0)
@@ -505,10 +499,10 @@ def end_job(job_id: str, state: JobState | None = None) -> OcrJob | None:
 
 
 @queue.needs_redis
-def cancel_batch_ocr(project: Project) -> OcrJob:
+def cancel_batch_ocr(project: Project) -> Job:
     """Stop the pages not yet started; pages already done keep their text."""
     record = tracker().current(project.slug)
-    job = db.session.get(OcrJob, record.task_id) if record else None
+    job = db.session.get(Job, record.task_id) if record else None
     if record is None or job is None or JobState(job.state).is_terminal:
         raise BatchOcrError("No batch OCR job is running for this project.")
     # The database says "cancelled" first: a poll racing this call then sees a job that has
@@ -521,11 +515,11 @@ def cancel_batch_ocr(project: Project) -> OcrJob:
     cancelled = [i for i, state in enumerate(states) if state == "cancelled"]
     if cancelled:
         db.session.execute(
-            update(OcrJobPage)
+            update(JobPage)
             .where(
-                OcrJobPage.job_id == job.id,
-                OcrJobPage.position.in_(cancelled),
-                OcrJobPage.state == "queued",
+                JobPage.job_id == job.id,
+                JobPage.position.in_(cancelled),
+                JobPage.state == "queued",
             )
             .values(state="cancelled", finished_at=utcnow())
         )
@@ -534,12 +528,12 @@ def cancel_batch_ocr(project: Project) -> OcrJob:
     return end_job(job.id) or job
 
 
-def interrupt_job(job: OcrJob, reason: str) -> None:
+def interrupt_job(job: Job, reason: str) -> None:
     log.warning("batch OCR %s interrupted: %s", job.id, reason)
     end_job(job.id, state=JobState.INTERRUPTED)
 
 
-def check_running_job(job: OcrJob, progress: JobProgress | None) -> bool:
+def check_running_job(job: Job, progress: JobProgress | None) -> bool:
     """Mark the job interrupted if its tasks were lost. True if the job is still live."""
     if progress is None:
         interrupt_job(job, "its record disappeared from Redis (restarted without persistence?)")
@@ -558,7 +552,7 @@ def reap_stalled_jobs() -> int:
     """Check every job the database says is live; returns how many were ended."""
     ended = 0
     live = db.session.scalars(
-        select(OcrJob).where(OcrJob.state.in_((JobState.QUEUED, JobState.RUNNING)))
+        select(Job).where(Job.state.in_((JobState.QUEUED, JobState.RUNNING)))
     ).all()
     for job in live:
         record = tracker().current(job.project.slug)
@@ -576,7 +570,7 @@ def current_job(project: Project) -> JobRecord | None:
     record = tracker().current(project.slug)
     if record is None:
         return None
-    job = db.session.get(OcrJob, record.task_id)
+    job = db.session.get(Job, record.task_id)
     if job is None and _age_seconds(record) < START_GRACE_SECONDS:
         return record  # claimed by a start whose database row is not committed yet
     if job is None or JobState(job.state).is_terminal:
@@ -607,18 +601,18 @@ def latest_job_summary(project: Project) -> dict[str, Any] | None:
     if job is None:
         return None
     failures = db.session.execute(
-        select(Page.number, OcrJobPage.reason)
-        .join(Page, OcrJobPage.page_id == Page.id)
-        .filter(OcrJobPage.job_id == job.id, OcrJobPage.state == "failed")
-        .order_by(OcrJobPage.position)
+        select(Page.number, JobPage.reason)
+        .join(Page, JobPage.page_id == Page.id)
+        .filter(JobPage.job_id == job.id, JobPage.state == "failed")
+        .order_by(JobPage.position)
         .limit(20)
     ).all()
     return {"job": job, "failures": failures}
 
 
-def _latest_job(project: Project) -> OcrJob | None:
+def _latest_job(project: Project) -> Job | None:
     return db.session.scalar(
-        select(OcrJob).filter_by(project_id=project.id).order_by(OcrJob.started_at.desc()).limit(1)
+        select(Job).filter_by(project_id=project.id).order_by(Job.started_at.desc()).limit(1)
     )
 
 
@@ -628,9 +622,9 @@ def _page_numbers(job_id: str) -> tuple[int, ...]:
     return tuple(
         db.session.scalars(
             select(Page.number)
-            .join(OcrJobPage, OcrJobPage.page_id == Page.id)
-            .filter(OcrJobPage.job_id == job_id)
-            .order_by(OcrJobPage.position)
+            .join(JobPage, JobPage.page_id == Page.id)
+            .filter(JobPage.job_id == job_id)
+            .order_by(JobPage.position)
         )
     )
 
@@ -645,7 +639,7 @@ def job_status(project: Project) -> dict[str, Any]:
     record = current_job(project)
     if record is not None:
         progress = tracker().progress_of(record)
-        job = db.session.get(OcrJob, record.task_id)
+        job = db.session.get(Job, record.task_id)
         if job is None or check_running_job(job, progress):  # None: being started right now
             return _live_status(record, progress)
     job = _latest_job(project)
@@ -719,12 +713,12 @@ def _live_status(record: JobRecord, progress: JobProgress) -> dict[str, Any]:
     }
 
 
-def _ended_status(job: OcrJob) -> dict[str, Any]:
+def _ended_status(job: Job) -> dict[str, Any]:
     rows = db.session.execute(
-        select(OcrJobPage.state, OcrJobPage.reason, Page.number)
-        .join(Page, OcrJobPage.page_id == Page.id)
-        .filter(OcrJobPage.job_id == job.id)
-        .order_by(OcrJobPage.position)
+        select(JobPage.state, JobPage.reason, Page.number)
+        .join(Page, JobPage.page_id == Page.id)
+        .filter(JobPage.job_id == job.id)
+        .order_by(JobPage.position)
     ).all()
     counts = {s: 0 for s in ("queued", "running", "done", "failed", "skipped", "cancelled")}
     pages = []

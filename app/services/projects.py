@@ -15,7 +15,7 @@ from flask import current_app
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from app import queue
+from app import queue, task_names
 from app.extensions import db
 from app.models import MemberRole, Page, Project, ProjectMember, ProjectStatus, User
 from app.rendering import SourceDocument, UnusableSource, iter_pages
@@ -118,7 +118,7 @@ def create_project(
         shutil.rmtree(directory)
     staging.rename(directory)
     try:
-        queue.enqueue(queue.SPLIT_SOURCE, project_id=project.id)
+        queue.enqueue(task_names.SPLIT_SOURCE, project_id=project.id)
     except queue.QueueUnavailable:
         db.session.delete(project)
         db.session.commit()
@@ -206,7 +206,9 @@ def split_source(project_id: int) -> None:
     missing = [index for index in range(total) if index + 1 not in recorded]
     chunks = [missing[i : i + SPLIT_CHUNK_PAGES] for i in range(0, len(missing), SPLIT_CHUNK_PAGES)]
     for chunk in chunks[1:]:
-        queue.enqueue(queue.RENDER_PAGES, project_id=project_id, start=chunk[0], stop=chunk[-1] + 1)
+        queue.enqueue(
+            task_names.RENDER_PAGES, project_id=project_id, start=chunk[0], stop=chunk[-1] + 1
+        )
     render_pages(project_id, chunks[0][0] if chunks else 0, chunks[0][-1] + 1 if chunks else 0)
 
 

@@ -621,7 +621,7 @@ def markdown(results: dict) -> str:
     parts.append(
         "\nSources: the client's own clock for the requests and polls; the worker's log for "
         "the split (`split of <slug> done`) and for each page's Tesseract time (`page N "
-        "recognised in`); the job's Redis counters for the first page started; the `OcrJob` "
+        "recognised in`); the job's Redis counters for the first page started; the `Job` "
         "row for the end. The OCR phase can only begin once the whole book is split: the "
         "split is on the critical path.\n"
     )

@@ -23,7 +23,7 @@ from sqlalchemy import insert, select
 
 from app import create_app
 from app.extensions import db
-from app.models import OcrJob, Page, Project, ProjectStatus, Role
+from app.models import Job, Page, Project, ProjectStatus, Role
 from app.ocr_tracking import errors_key, job_key, pages_key, progress_key
 from app.services.accounts import create_user
 from tests.support import ROOT, RedisServer, Worker, free_port, wait_for
@@ -339,7 +339,7 @@ def run_book(
     first = client.hget(progress_key(run.job_id), "first_started")
     run.first_page_started = float(first) - epoch0 if first else None
     with stack.app.app_context():
-        job = db.session.get(OcrJob, run.job_id)
+        job = db.session.get(Job, run.job_id)
         run.job_started = _epoch(job.started_at) - epoch0
         run.job_finished = _epoch(job.finished_at) - epoch0 if job.finished_at else None
     return run

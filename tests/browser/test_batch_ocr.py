@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import JobState, OcrJob, Page, Project
+from app.models import Job, JobState, Page, Project
 from app.services.projects import create_project
 from tests.conftest import corpus
 from tests.support import wait_for
@@ -77,10 +77,10 @@ def job_states(stack, slug: str) -> list[str]:
     with stack.app.app_context():
         return list(
             db.session.scalars(
-                select(OcrJob.state)
-                .join(Project, OcrJob.project_id == Project.id)
+                select(Job.state)
+                .join(Project, Job.project_id == Project.id)
                 .filter(Project.slug == slug)
-                .order_by(OcrJob.started_at)
+                .order_by(Job.started_at)
             )
         )
 
@@ -236,6 +236,6 @@ def test_double_click_on_start_starts_one_job(ui, editors, ready_project, stack)
     page.mouse.dblclick(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, delay=80)
     expect(page.locator("#progress").or_(page.locator("#summary"))).to_be_visible()
     assert posts == [f"{ui.base_url}/proofing/{slug}/batch-ocr"]
-    # One OcrJob row for the project, and it ran to the end.
+    # One Job row for the project, and it ran to the end.
     assert wait_for_jobs_to_end(stack, slug) == ["succeeded"]
     expect(page.locator("#summary")).to_contain_text("2 of 2 pages done")

@@ -68,7 +68,7 @@ def test_create_project_split_proofread_and_conflict(ui, editors):
     ui.shot(page, "06-page-editor")
     page.reload()
     expect(page.get_by_role("textbox", name="Page text")).to_have_value(typed)
-    expect(page.locator(".crumbs .badge")).to_have_text("proofread")
+    expect(page.locator(".crumbs .badge")).to_have_text("edited")
 
     # The conflict: the other editor opens the same version, the first saves again, then
     # the other saves on top of the version it opened.

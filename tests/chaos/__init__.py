@@ -19,7 +19,7 @@ import requests
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import OcrJob, Page, Project, Revision
+from app.models import Job, Page, Project, Revision
 from app.services import batch_ocr
 from tests.support import ROOT, ProcessGroup, Worker, free_port, multipage_pdf, wait_for
 
@@ -65,7 +65,7 @@ def start_job(project: Project, selection: str = "all") -> batch_ocr.StartOutcom
 def job_seconds(job_id: str) -> float:
     """From the job's start to its end, as the database recorded them."""
     db.session.expire_all()
-    job = db.session.get(OcrJob, job_id)
+    job = db.session.get(Job, job_id)
     assert job.finished_at is not None, job.state
     return (job.finished_at - job.started_at).total_seconds()
 
@@ -74,7 +74,7 @@ def revisions_per_page(project_id: int, job_id: str) -> dict[int, int]:
     """Page number -> revisions written by the job (0 for pages it did not write)."""
     rows = db.session.execute(
         select(Page.number, func.count(Revision.id))
-        .outerjoin(Revision, (Revision.page_id == Page.id) & (Revision.ocr_job_id == job_id))
+        .outerjoin(Revision, (Revision.page_id == Page.id) & (Revision.job_id == job_id))
         .filter(Page.project_id == project_id)
         .group_by(Page.number)
     ).all()

@@ -27,7 +27,7 @@ from sqlalchemy import func, select
 
 from app import queue
 from app.extensions import db
-from app.models import OcrJob, Project
+from app.models import Job, Project
 from app.ocr_tracking import job_key
 from app.services.accounts import create_user
 from tests.conftest import csrf_token, login, make_app, upload_form, use_fakeredis
@@ -206,7 +206,7 @@ def batch_ocr_rows(app, client) -> list[tuple[str, str, str, str]]:
     ):
         response = client.post(url, data={"csrf_token": csrf_token(client, url), **form})
         with app.app_context():
-            jobs = db.session.scalar(select(func.count(OcrJob.id)))
+            jobs = db.session.scalar(select(func.count(Job.id)))
         behind = (
             "nothing"
             if not jobs and not app.extensions["redis"].exists(job_key("taken"))

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import JobState, OcrJobPage
+from app.models import JobPage, JobState
 from app.ocr_tracking import job_key
 from app.services import batch_ocr
 from tests.chaos import (
@@ -76,7 +76,7 @@ def test_redis_restart_with_aof_mid_job_lets_the_job_complete(chaos_stack, clean
 def page_ids(job_id: str, state: str | None = None) -> set[int]:
     """Ids of the pages of a job (positions are renumbered in each job), optionally by state."""
     db.session.expire_all()
-    query = select(OcrJobPage.page_id).filter_by(job_id=job_id)
+    query = select(JobPage.page_id).filter_by(job_id=job_id)
     if state:
         query = query.filter_by(state=state)
     return set(db.session.scalars(query))

@@ -16,7 +16,7 @@ import requests
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import JobState, OcrJob, Project, Role
+from app.models import Job, JobState, Project, Role
 from app.services import batch_ocr, projects
 from app.services.accounts import create_user
 from tests.chaos import (
@@ -142,7 +142,7 @@ def test_two_editors_starting_at_the_same_instant_make_one_job(chaos_stack, tmp_
                 codes.add((a, b))
                 with stack.app.app_context():
                     jobs = db.session.scalar(
-                        select(func.count(OcrJob.id)).filter_by(project_id=project_id)
+                        select(func.count(Job.id)).filter_by(project_id=project_id)
                     )
                     made = jobs - round_number - sum(extra_jobs)
                     if made > 1:
@@ -152,9 +152,9 @@ def test_two_editors_starting_at_the_same_instant_make_one_job(chaos_stack, tmp_
                     # A second job the race let through has no record left: end it too, so
                     # the next round starts from a clean project.
                     for job in db.session.scalars(
-                        select(OcrJob).where(
-                            OcrJob.project_id == project_id,
-                            OcrJob.state.in_((JobState.QUEUED, JobState.RUNNING)),
+                        select(Job).where(
+                            Job.project_id == project_id,
+                            Job.state.in_((JobState.QUEUED, JobState.RUNNING)),
                         )
                     ).all():
                         batch_ocr.end_job(job.id, state=JobState.CANCELLED)

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from app.extensions import db
-from app.models import JobState, OcrJob
+from app.models import Job, JobState
 from app.ocr_tracking import job_key
 from app.services import batch_ocr
 from tests.chaos import (
@@ -164,7 +164,7 @@ def test_whole_worker_killed_with_a_short_stall_timeout_is_interrupted_then_resu
         for number in by_first:
             assert by_first[number] + by_resume[number] == 1, (number, by_first, by_resume)
         db.session.expire_all()
-        assert db.session.get(OcrJob, first.job_id).state == JobState.INTERRUPTED
+        assert db.session.get(Job, first.job_id).state == JobState.INTERRUPTED
         assert batch_ocr.reap_stalled_jobs() == 0
     record_result(
         "2b. whole worker SIGKILL, OCR_STALL_TIMEOUT=30",

@@ -25,7 +25,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import JobState, OcrJob, OcrJobPage, Page, Project, Revision, Role
+from app.models import Job, JobPage, JobState, Page, Project, Revision, Role
 from app.ocr_tracking import JobRecord, job_key, pages_key
 from app.queue import QueueUnavailable
 from app.services import batch_ocr, projects
@@ -66,15 +66,13 @@ def editor_client(app):
 
 def revisions_by_job(page_id: int) -> dict[str | None, int]:
     rows = db.session.execute(
-        select(Revision.ocr_job_id, func.count())
-        .filter_by(page_id=page_id)
-        .group_by(Revision.ocr_job_id)
+        select(Revision.job_id, func.count()).filter_by(page_id=page_id).group_by(Revision.job_id)
     ).all()
     return dict(rows)
 
 
 def job_count(project_id: int) -> int:
-    return db.session.scalar(select(func.count(OcrJob.id)).filter_by(project_id=project_id))
+    return db.session.scalar(select(func.count(Job.id)).filter_by(project_id=project_id))
 
 
 @pytest.fixture
@@ -137,7 +135,7 @@ def test_unreadable_page_fails_alone_and_retry_failed_reruns_only_it(stack, tmp_
         project = db.session.scalar(select(Project).filter_by(slug=slug))
         retry = start(project, selection="failed")
         assert retry.started
-        job_pages = db.session.scalars(select(OcrJobPage).filter_by(job_id=retry.job_id)).all()
+        job_pages = db.session.scalars(select(JobPage).filter_by(job_id=retry.job_id)).all()
         assert [jp.page_id for jp in job_pages] == [broken_id]
         status = wait_for_job_end(project, 120)
         assert status["state"] == "succeeded", status
@@ -202,7 +200,7 @@ def test_cancel_keeps_done_pages_and_resume_runs_only_the_pages_not_run(stack_ap
     def snapshot() -> dict[int, tuple[str, str, int, dict]]:
         db.session.expire_all()
         rows = db.session.execute(
-            select(OcrJobPage.page_id, OcrJobPage.state).filter_by(job_id=first.job_id)
+            select(JobPage.page_id, JobPage.state).filter_by(job_id=first.job_id)
         ).all()
         result = {}
         for page_id, state in rows:
@@ -235,7 +233,7 @@ def test_cancel_keeps_done_pages_and_resume_runs_only_the_pages_not_run(stack_ap
 
     resumed = start(project, selection="resume")
     assert resumed.started
-    query = select(OcrJobPage.page_id).filter_by(job_id=resumed.job_id)
+    query = select(JobPage.page_id).filter_by(job_id=resumed.job_id)
     assert set(db.session.scalars(query)) == cancelled
     status = wait_for_job_end(project, 180)
     assert status["state"] == "succeeded", status
@@ -317,7 +315,7 @@ def test_start_racing_a_slow_commit_of_another_start_makes_one_job(stack, tmp_pa
             writer.execute("ROLLBACK")
         writer.close()
         with app.app_context():
-            for job in db.session.scalars(select(OcrJob).filter_by(project_id=project_id)):
+            for job in db.session.scalars(select(Job).filter_by(project_id=project_id)):
                 batch_ocr.end_job(job.id, state=JobState.CANCELLED)
     assert [o.started for o in outcomes] == [True, False], outcomes
     assert outcomes[1].job_id == outcomes[0].job_id
@@ -500,7 +498,7 @@ def test_job_without_worker_is_interrupted_after_the_stall_timeout_then_resumed(
         wait_for(batch_ocr.reap_stalled_jobs, 60, "the reaper to end the stalled job", 1.0)
         assert time.time() - before >= 25, "interrupted before OCR_STALL_TIMEOUT"
         db.session.expire_all()
-        job = db.session.get(OcrJob, lost.job_id)
+        job = db.session.get(Job, lost.job_id)
         assert job.state == JobState.INTERRUPTED
         assert job.finished_at is not None
         assert redis.get(job_key(project.slug)) is None

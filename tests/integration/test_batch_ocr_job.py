@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import OcrJob, Page, Project, Revision
+from app.models import Job, Page, Project, Revision
 from app.ocr_tracking import job_key
 from app.services import batch_ocr
 from app.services.projects import create_project
@@ -78,13 +78,13 @@ def test_six_page_job_runs_to_the_end_and_clears_its_key(stack_app):
     assert (status["done"], status["failed"], status["total"], status["percent"]) == (6, 0, 6, 100)
     assert redis.get(job_key("six-pages")) is None
 
-    job = db.session.get(OcrJob, outcome.job_id)
+    job = db.session.get(Job, outcome.job_id)
     assert (job.state, job.done, job.failed) == ("succeeded", 6, 0)
     data_dir = Path(stack_app.config["DATA_DIR"])
     for page in db.session.scalars(select(Page).filter_by(project_id=project.id)):
         revisions = db.session.scalars(select(Revision).filter_by(page_id=page.id)).all()
         assert len(revisions) == 1, f"page {page.number} has {len(revisions)} revisions"
-        assert revisions[0].ocr_job_id == job.id
+        assert revisions[0].job_id == job.id
         assert page.text == tesseract_cli(data_dir / page.image_path, "eng"), page.number
         assert page.ocr_boxes is not None
     # Pages with text yield word boxes whose words appear in the text.

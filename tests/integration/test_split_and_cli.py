@@ -18,7 +18,7 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import OcrJob, Page, Project
+from app.models import Job, Page, Project
 from app.ocr_tracking import job_key
 from tests.conftest import corpus, csrf_token
 from tests.integration.test_batch_ocr_faults import editor_client, pdf_of
@@ -114,7 +114,7 @@ def test_ocr_start_wait_status_json_and_cancel_with_nothing_running(stack, stack
     assert started, result.stdout
     job_id = started.group(1)
     db.session.expire_all()
-    job = db.session.get(OcrJob, job_id)
+    job = db.session.get(Job, job_id)
     assert (job.state, job.done, job.total) == ("succeeded", 2, 2)
 
     result = flask_cli(stack, "ocr", "status", project.slug, "--json")
@@ -144,7 +144,7 @@ def test_redis_cli_shows_the_record_while_the_job_runs_and_nothing_after(
         if shown:
             return shown
         db.session.expire_all()
-        ended = db.session.get(OcrJob, job_id).finished_at is not None
+        ended = db.session.get(Job, job_id).finished_at is not None
         return "(the job ended before redis-cli saw its record)" if ended else None
 
     shown = wait_for(record_or_end, 60, f"redis-cli to show {key}")

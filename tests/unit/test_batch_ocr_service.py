@@ -16,10 +16,10 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 from sqlalchemy import func, select, update
 
-from app import queue
+from app import queue, task_names
 from app.engines import ENGINES, OcrError, OcrResult, TransientOcrError
 from app.extensions import db
-from app.models import BOT_USERNAME, OcrJob, OcrJobPage, Page, Project, Revision, utcnow
+from app.models import BOT_USERNAME, Job, JobPage, Page, Project, Revision, utcnow
 from app.ocr_tracking import ENDED_JOB_KEYS_TTL, JobRecord, job_key, pages_key, progress_key
 from app.services import batch_ocr
 from app.services.batch_ocr import BatchOcrError
@@ -120,14 +120,12 @@ def start(project: Project, selection: str = "unedited", engine: str = "fake", *
 
 
 def dispatches(enqueued) -> list[dict]:
-    return [kwargs for name, kwargs in enqueued if name == queue.DISPATCH_OCR_JOB]
+    return [kwargs for name, kwargs in enqueued if name == task_names.DISPATCH_OCR_JOB]
 
 
-def job_pages(job_id: str) -> list[OcrJobPage]:
+def job_pages(job_id: str) -> list[JobPage]:
     return list(
-        db.session.scalars(
-            select(OcrJobPage).filter_by(job_id=job_id).order_by(OcrJobPage.position)
-        )
+        db.session.scalars(select(JobPage).filter_by(job_id=job_id).order_by(JobPage.position))
     )
 
 
@@ -148,7 +146,7 @@ def redis(app):
 
 @BOTH_DATABASES
 def test_start_records_the_job_and_enqueues_one_dispatch(app, enqueued, tmp_path, fake_engine):
-    """Start writes ocr_task:<slug> with a TTL, an OcrJob with one row per page, one dispatch."""
+    """Start writes ocr_task:<slug> with a TTL, an Job with one row per page, one dispatch."""
     project = make_project(tmp_path, "start-records")
 
     outcome = start(project)
@@ -157,7 +155,7 @@ def test_start_records_the_job_and_enqueues_one_dispatch(app, enqueued, tmp_path
     record = JobRecord.from_json(redis(app).get(job_key("start-records")))
     assert (record.task_id, record.total, record.engine) == (outcome.job_id, 3, "fake")
     assert 0 < redis(app).ttl(job_key("start-records")) <= app.config["OCR_JOB_TTL"]
-    job = db.session.get(OcrJob, outcome.job_id)
+    job = db.session.get(Job, outcome.job_id)
     assert (job.state, job.total, job.engine, job.language) == ("queued", 3, "fake", "eng")
     assert [(p.position, p.page_id, p.state) for p in job_pages(job.id)] == [
         (i, page(project, i + 1).id, "queued") for i in range(3)
@@ -176,7 +174,7 @@ def test_second_start_returns_the_running_job(app, enqueued, tmp_path, fake_engi
 
     assert (second.job_id, second.started) == (first.job_id, False)
     assert len(enqueued) == sent
-    assert db.session.scalars(select(OcrJob)).all() == [db.session.get(OcrJob, first.job_id)]
+    assert db.session.scalars(select(Job)).all() == [db.session.get(Job, first.job_id)]
 
 
 @pytest.mark.parametrize(
@@ -204,7 +202,7 @@ def test_start_refuses_with_a_reason_and_leaves_nothing(
         start(project, selection=selection, engine=engine, language=language)
 
     assert redis(app).get(job_key("refused")) is None
-    assert db.session.scalars(select(OcrJob)).all() == []
+    assert db.session.scalars(select(Job)).all() == []
     assert enqueued == []
 
 
@@ -222,7 +220,7 @@ def test_start_refuses_a_project_still_splitting(app, enqueued, tmp_path, fake_e
 def test_start_leaves_nothing_when_the_queue_is_down(
     app, enqueued, tmp_path, fake_engine, monkeypatch
 ):
-    """If the dispatch cannot be enqueued, no record, no OcrJob and no OcrJobPage remain."""
+    """If the dispatch cannot be enqueued, no record, no Job and no JobPage remain."""
     project = make_project(tmp_path, "queue-down")
     recorded = queue.enqueue
 
@@ -235,8 +233,8 @@ def test_start_leaves_nothing_when_the_queue_is_down(
         start(project)
 
     assert redis(app).get(job_key("queue-down")) is None
-    assert db.session.scalars(select(OcrJob)).all() == []
-    assert db.session.scalars(select(OcrJobPage)).all() == []
+    assert db.session.scalars(select(Job)).all() == []
+    assert db.session.scalars(select(JobPage)).all() == []
     for key in redis(app).scan_iter("ocr_job:*"):
         assert 0 < redis(app).ttl(key) <= ENDED_JOB_KEYS_TTL, key
     monkeypatch.setattr(queue, "enqueue", recorded)
@@ -288,12 +286,12 @@ def test_resume_after_interruption_runs_only_pages_without_a_result(
     batch_ocr.run_page(first.job_id, 1)
     redis(app).delete(job_key("resume"))  # Redis lost the record: the job is interrupted
     assert batch_ocr.reap_stalled_jobs() == 1
-    assert db.session.get(OcrJob, first.job_id).state == "interrupted"
+    assert db.session.get(Job, first.job_id).state == "interrupted"
 
     resumed = start(project, selection="resume", engine="tesseract", language="hin")
 
     assert selected_numbers(project, resumed) == [3, 4]
-    job = db.session.get(OcrJob, resumed.job_id)
+    job = db.session.get(Job, resumed.job_id)
     assert (job.engine, job.language, job.selection) == ("fake", "eng", "resume")
 
 
@@ -315,13 +313,13 @@ def test_a_page_a_straggler_of_the_resumed_job_finished_is_not_recognised_again(
     assert selected_numbers(project, resumed) == [2, 3]
 
     # The straggler of the first job finishes page 2 now, as its task would.
-    first_job = db.session.get(OcrJob, first.job_id)
-    straggler_page = db.session.get(OcrJobPage, (first.job_id, 1))
+    first_job = db.session.get(Job, first.job_id)
+    straggler_page = db.session.get(JobPage, (first.job_id, 1))
     batch_ocr._save_revision(first_job, straggler_page, straggler_page.page, "page two", [])
-    started = db.session.get(OcrJob, resumed.job_id).started_at
+    started = db.session.get(Job, resumed.job_id).started_at
     db.session.execute(
         update(Revision)
-        .filter_by(ocr_job_id=first.job_id, page_id=straggler_page.page_id)
+        .filter_by(job_id=first.job_id, page_id=straggler_page.page_id)
         .values(created_at=started + timedelta(milliseconds=stamped_ms))
     )
     db.session.commit()
@@ -330,10 +328,10 @@ def test_a_page_a_straggler_of_the_resumed_job_finished_is_not_recognised_again(
     assert batch_ocr.run_page(resumed.job_id, 1).outcome == "done"
     by_job = dict(
         db.session.execute(
-            select(Revision.ocr_job_id, func.count(Revision.id))
+            select(Revision.job_id, func.count(Revision.id))
             .join(Page, Revision.page_id == Page.id)
             .filter(Page.project_id == project.id, Page.number == 2)
-            .group_by(Revision.ocr_job_id)
+            .group_by(Revision.job_id)
         ).all()
     )
     assert by_job == {first.job_id: 1}, "page 2 was recognised twice"
@@ -364,7 +362,7 @@ def test_run_page_with_tesseract_writes_one_revision_and_is_idempotent(
     revisions = db.session.scalars(select(Revision).filter_by(page_id=first_page.id)).all()
     assert len(revisions) == 1
     assert revisions[0].author.username == BOT_USERNAME
-    assert (revisions[0].ocr_job_id, revisions[0].text) == (outcome.job_id, first_page.text)
+    assert (revisions[0].job_id, revisions[0].text) == (outcome.job_id, first_page.text)
     text = first_page.text
 
     again = batch_ocr.run_page(outcome.job_id, 0)
@@ -414,7 +412,7 @@ def test_engine_error_fails_the_page_and_the_job_still_ends(app, enqueued, tmp_p
         "failed",
         "the scan is unreadable",
     )
-    job = db.session.get(OcrJob, outcome.job_id)
+    job = db.session.get(Job, outcome.job_id)
     assert (job.state, job.done, job.failed) == ("partially_failed", 2, 1)
     assert redis(app).get(job_key("engine-error")) is None
 
@@ -434,7 +432,7 @@ def test_transient_error_is_raised_for_a_retry_unless_final(app, enqueued, tmp_p
 
     assert result.outcome == "failed"
     assert "rate limited" in result.reason and "after retries" in result.reason
-    assert db.session.get(OcrJob, outcome.job_id).state == "failed"
+    assert db.session.get(Job, outcome.job_id).state == "failed"
 
 
 @pytest.mark.parametrize(
@@ -454,7 +452,7 @@ def test_last_page_ends_the_job(app, enqueued, tmp_path, fake_engine, answers, s
     run_all(outcome.job_id)
 
     assert redis(app).get(job_key("last-page")) is None
-    job = db.session.get(OcrJob, outcome.job_id)
+    job = db.session.get(Job, outcome.job_id)
     assert (job.state, (job.done, job.failed), job.skipped) == (state, counts, 0)
     assert job.finished_at is not None
     assert redis(app).ttl(pages_key(outcome.job_id)) <= ENDED_JOB_KEYS_TTL
@@ -529,7 +527,7 @@ def test_a_job_without_progress_for_too_long_is_interrupted(app, enqueued, tmp_p
     tracker = app.extensions["ocr_tracker"]
     record = tracker.current("stalled")
     stall = app.config["OCR_STALL_TIMEOUT"]
-    job = db.session.get(OcrJob, outcome.job_id)
+    job = db.session.get(Job, outcome.job_id)
 
     redis(app).hset(progress_key(outcome.job_id), "last_progress", time.time() - stall + 30)
     assert batch_ocr.check_running_job(job, tracker.progress_of(record)) is True
@@ -539,7 +537,7 @@ def test_a_job_without_progress_for_too_long_is_interrupted(app, enqueued, tmp_p
     assert batch_ocr.check_running_job(job, tracker.progress_of(record)) is False
 
     db.session.expire_all()
-    job = db.session.get(OcrJob, outcome.job_id)
+    job = db.session.get(Job, outcome.job_id)
     assert (job.state, job.done) == ("interrupted", 1)
     assert redis(app).get(job_key("stalled")) is None
     assert batch_ocr.job_status(project)["state"] == "interrupted"
@@ -553,7 +551,7 @@ def test_a_job_whose_key_vanished_is_interrupted(app, enqueued, tmp_path, fake_e
 
     status = batch_ocr.job_status(project)
 
-    assert db.session.get(OcrJob, outcome.job_id).state == "interrupted"
+    assert db.session.get(Job, outcome.job_id).state == "interrupted"
     assert (status["state"], status["task_id"]) == ("interrupted", outcome.job_id)
     assert batch_ocr.reap_stalled_jobs() == 0
 
@@ -613,8 +611,8 @@ def test_status_has_every_field_and_percent_reaches_100_only_at_the_end(app, enq
 
     # The database side of those 199 pages, as run_page would have written it.
     db.session.execute(
-        update(OcrJobPage)
-        .where(OcrJobPage.job_id == outcome.job_id, OcrJobPage.position > 0)
+        update(JobPage)
+        .where(JobPage.job_id == outcome.job_id, JobPage.position > 0)
         .values(state="done")
     )
     db.session.commit()
@@ -635,7 +633,7 @@ def test_status_started_at_matches_the_job(app, enqueued, tmp_path, fake_engine)
 
     status = batch_ocr.job_status(project)
 
-    job = db.session.get(OcrJob, outcome.job_id)
+    job = db.session.get(Job, outcome.job_id)
     assert (status["task_id"], status["engine"]) == (outcome.job_id, "fake")
     assert status["started_at"].startswith(job.started_at.isoformat())
     assert job.started_at >= before

@@ -10,9 +10,9 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
-from app import queue
+from app import task_names
 from app.extensions import db
-from app.models import OcrJob, Project, User
+from app.models import Job, Project, User
 from app.ocr_tracking import job_key
 from app.services.accounts import create_user
 from app.services.projects import split_source
@@ -98,7 +98,7 @@ def test_projects_create_records_the_project_and_enqueues_its_split(runner, enqu
     assert f"project cli-book created: {pages} pages, split enqueued" in result.stdout
     project = db.session.scalar(select(Project).filter_by(slug="cli-book"))
     assert (project.title, project.source_page_count, project.status) == ("A", pages, "splitting")
-    assert enqueued == [(queue.SPLIT_SOURCE, {"project_id": project.id})]
+    assert enqueued == [(task_names.SPLIT_SOURCE, {"project_id": project.id})]
 
 
 def test_projects_create_refuses_an_invalid_pdf_with_one_line(runner, enqueued):
@@ -170,11 +170,11 @@ def test_ocr_start_starts_once_and_names_the_redis_key(app, runner, enqueued, tm
     second = runner.invoke(args=["ocr", "start", "cli-ocr", "--pages", "all"])
 
     assert first.exit_code == 0, first.output
-    job_id = db.session.scalar(select(OcrJob.id))
+    job_id = db.session.scalar(select(Job.id))
     assert first.stdout.strip() == f"job {job_id} started (redis key ocr_task:cli-ocr)"
     assert second.exit_code == 0, second.output
     assert f"job {job_id} already running" in second.stdout
-    assert enqueued == [(queue.DISPATCH_OCR_JOB, {"job_id": job_id})]
+    assert enqueued == [(task_names.DISPATCH_OCR_JOB, {"job_id": job_id})]
     assert app.extensions["redis"].get(job_key("cli-ocr")) is not None
 
 
@@ -194,7 +194,7 @@ def test_ocr_start_refuses_with_a_message(runner, enqueued, tmp_path, args, expe
 
     assert result.exit_code != 0
     assert expected in result.stderr
-    assert count(OcrJob) == 0
+    assert count(Job) == 0
 
 
 def test_ocr_status_json_parses_and_describes_the_job(runner, enqueued, tmp_path):
@@ -206,7 +206,7 @@ def test_ocr_status_json_parses_and_describes_the_job(runner, enqueued, tmp_path
 
     assert result.exit_code == 0, result.output
     status = json.loads(result.stdout)
-    assert status["task_id"] == db.session.scalar(select(OcrJob.id))
+    assert status["task_id"] == db.session.scalar(select(Job.id))
     assert (status["state"], status["total"], status["queued"], status["percent"]) == (
         "queued",
         2,
@@ -232,14 +232,14 @@ def test_ocr_cancel_stops_the_job_and_a_second_cancel_fails(app, runner, enqueue
     """`ocr cancel` cancels the running job; with nothing running it exits non-zero."""
     ready_project(runner, tmp_path, "cli-cancel")
     runner.invoke(args=["ocr", "start", "cli-cancel"])
-    job_id = db.session.scalar(select(OcrJob.id))
+    job_id = db.session.scalar(select(Job.id))
 
     first = runner.invoke(args=["ocr", "cancel", "cli-cancel"])
     second = runner.invoke(args=["ocr", "cancel", "cli-cancel"])
 
     assert first.exit_code == 0, first.output
     assert first.stdout.strip() == f"job {job_id} cancelled: 0 pages done keep their text"
-    assert db.session.get(OcrJob, job_id).state == "cancelled"
+    assert db.session.get(Job, job_id).state == "cancelled"
     assert app.extensions["redis"].get(job_key("cli-cancel")) is None
     assert second.exit_code != 0
     assert "No batch OCR job is running" in second.stderr
@@ -272,4 +272,4 @@ def test_demo_is_idempotent(runner, enqueued):
     assert db.session.scalars(select(User.username)).all() == ["demo"]
     project = db.session.scalar(select(Project).filter_by(slug="demo"))
     assert project.created_by_id == db.session.scalar(select(User.id))
-    assert enqueued == [(queue.SPLIT_SOURCE, {"project_id": project.id})]
+    assert enqueued == [(task_names.SPLIT_SOURCE, {"project_id": project.id})]

@@ -43,7 +43,15 @@ PAGE = {
                                                         {"x": 10, "y": 25},
                                                     ]
                                                 },
-                                                "symbols": [{"text": "न"}, {"text": "मः"}],
+                                                "symbols": [
+                                                    {"text": "न"},
+                                                    {
+                                                        "text": "मः",
+                                                        "property": {
+                                                            "detectedBreak": {"type": "LINE_BREAK"}
+                                                        },
+                                                    },
+                                                ],
                                                 "confidence": 0.987,
                                             },
                                             {
@@ -134,11 +142,12 @@ def config_for(endpoint: str | None, credentials: str | None = None) -> dict:
 
 
 def test_a_page_gives_text_and_word_boxes(vision, image):
-    """Text is taken as is; boxes come from the vertices, confidence scaled to 0-100."""
+    """Text is taken as is; boxes come from the vertices, confidence scaled to 0-100, and a
+    line break after a word starts the next line."""
     result = ENGINE.recognize(image, "san+eng", config_for(vision.endpoint), timeout=TIMEOUT)
 
     assert result.text == "नमः शिवाय\nOm\n"
-    assert result.boxes == [["नमः", 10, 5, 50, 20, 98.7], ["Om", 0, 0, 20, 30, 50.0]]
+    assert result.boxes == [["नमः", 10, 5, 50, 20, 98.7, 0], ["Om", 0, 0, 20, 30, 50.0, 1]]
 
 
 def test_the_image_and_language_hints_are_sent(vision, image):

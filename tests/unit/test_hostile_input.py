@@ -24,10 +24,10 @@ from PIL import Image
 from sqlalchemy import func, select
 from werkzeug.security import generate_password_hash
 
-from app import models, queue
+from app import models, task_names
 from app.engines.tesseract import installed_languages
 from app.extensions import db
-from app.models import OcrJob, Project, Role
+from app.models import Job, Project, Role
 from app.ocr_tracking import job_key
 from app.services import batch_ocr
 from app.services.accounts import create_user
@@ -127,7 +127,7 @@ def test_any_slug_creates_a_project_only_when_valid(app, enqueued, slug):
         )
         assert project.slug == slug
         assert (projects_dir / slug / "source.pdf").read_bytes() == TRIVIAL_PDF
-        assert enqueued == [(queue.SPLIT_SOURCE, {"project_id": project.id})]
+        assert enqueued == [(task_names.SPLIT_SOURCE, {"project_id": project.id})]
         db.session.delete(project)  # the next example starts from nothing again
         db.session.commit()
         shutil.rmtree(projects_dir / slug)
@@ -290,7 +290,7 @@ def test_scanned_image_upload_becomes_a_project(
     with web.app_context():
         project = db.session.scalar(select(Project).filter_by(slug="image-book"))
         assert project.source_page_count == pages
-        assert enqueued == [(queue.SPLIT_SOURCE, {"project_id": project.id})]
+        assert enqueued == [(task_names.SPLIT_SOURCE, {"project_id": project.id})]
 
 
 # -- the batch OCR form ------------------------------------------------------------------
@@ -306,7 +306,7 @@ def test_unknown_engine_is_a_400_naming_it_and_starts_nothing(web, editor_client
     assert response.status_code == 400
     assert "Unknown OCR engine &#39;ocr-9000&#39;." in response.get_data(as_text=True)
     with web.app_context():
-        assert db.session.scalar(select(func.count(OcrJob.id))) == 0
+        assert db.session.scalar(select(func.count(Job.id))) == 0
         assert web.extensions["redis"].get(job_key(SLUG)) is None
     assert enqueued == []
 
@@ -333,7 +333,7 @@ def test_language_without_data_is_a_400_listing_the_installed_ones(web, editor_c
     assert f"No Tesseract (local) language data is installed for {missing}; installed:" in text
     assert ", ".join(sorted(installed)) in text
     with web.app_context():
-        assert db.session.scalar(select(func.count(OcrJob.id))) == 0
+        assert db.session.scalar(select(func.count(Job.id))) == 0
     assert enqueued == []
 
 
@@ -404,7 +404,7 @@ def test_anything_under_the_job_key_never_gives_a_500(web, editor_client, raw):
         "interrupted",
     )
     with web.app_context():  # end it, so the next example starts its own
-        for job in db.session.scalars(select(OcrJob).filter(OcrJob.finished_at.is_(None))):
+        for job in db.session.scalars(select(Job).filter(Job.finished_at.is_(None))):
             batch_ocr.end_job(job.id, state="cancelled")
 
 

@@ -71,7 +71,7 @@ def test_save_bumps_version_and_writes_a_revision_by_the_author(page, alice):
         "धर्मक्षेत्रे कुरुक्षेत्रे",
         "first pass",
     )
-    assert revision.ocr_job_id is None
+    assert revision.job_id is None
 
 
 def test_successive_saves_each_add_a_revision(page, alice, bob):

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import MemberRole, OcrJob, Project, User
+from app.models import Job, MemberRole, Project, User
 from app.services.accounts import create_user
 from app.services.projects import ProjectError, remove_member, set_member
 from tests.conftest import (
@@ -115,7 +115,7 @@ def start(client, slug: str):
 def jobs(app, slug: str) -> int:
     with app.app_context():
         project = db.session.scalar(select(Project).filter_by(slug=slug))
-        return db.session.query(OcrJob).filter_by(project_id=project.id).count()
+        return db.session.query(Job).filter_by(project_id=project.id).count()
 
 
 @pytest.mark.parametrize(

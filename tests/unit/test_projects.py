@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import delete, func, select
 
-from app import queue
+from app import queue, task_names
 from app.extensions import db
 from app.models import Page, Project, ProjectStatus
 from app.services import projects
@@ -73,7 +73,7 @@ def assert_nothing_left(app, enqueued, slug: str) -> None:
 
 
 def split_tasks(enqueued) -> list[dict]:
-    return [kwargs for name, kwargs in enqueued if name == queue.SPLIT_SOURCE]
+    return [kwargs for name, kwargs in enqueued if name == task_names.SPLIT_SOURCE]
 
 
 # -- creating ----------------------------------------------------------------------------
@@ -88,7 +88,7 @@ def test_create_then_split_gives_pages_with_images(app, enqueued):
     assert project.source_page_count == MULTIPAGE_PAGES
     assert project.status == ProjectStatus.SPLITTING
     assert (project.title, project.source_filename) == ("A Book", "multipage.pdf")
-    assert enqueued == [(queue.SPLIT_SOURCE, {"project_id": project.id})]
+    assert enqueued == [(task_names.SPLIT_SOURCE, {"project_id": project.id})]
 
     split_source(project.id)
 
@@ -326,7 +326,7 @@ def test_long_source_is_split_in_chunks_across_tasks(app, enqueued, monkeypatch,
     split_source(project.id)
 
     assert [n.number for n in pages_of(project)] == [1, 2]
-    chunks = [kwargs for name, kwargs in enqueued if name == queue.RENDER_PAGES]
+    chunks = [kwargs for name, kwargs in enqueued if name == task_names.RENDER_PAGES]
     assert chunks == [
         {"project_id": project.id, "start": 2, "stop": 4},
         {"project_id": project.id, "start": 4, "stop": 5},

@@ -19,12 +19,12 @@ import redis
 from flask import Flask
 from flask.sessions import SecureCookieSessionInterface
 
-from app import create_app, queue
+from app import create_app, queue, task_names
 from app.extensions import db
 from app.models import (
     BOT_USERNAME,
+    Job,
     JobState,
-    OcrJob,
     Project,
     Role,
     User,
@@ -125,10 +125,10 @@ def test_redis_password_in_redis_url_is_used_for_job_records_and_the_queue(
     )
     with app.app_context():
         assert app.extensions["ocr_tracker"].claim(record) is None
-        queue.enqueue(queue.SPLIT_SOURCE, project_id=1)
+        queue.enqueue(task_names.SPLIT_SOURCE, project_id=1)
     server = redis_with_password.client()
     assert JobRecord.from_json(server.get(job_key(SLUG))) == record
-    assert server.llen("celery") == 1
+    assert server.llen(task_names.INTERACTIVE_QUEUE) == 1
 
 
 @pytest.mark.integration
@@ -312,5 +312,5 @@ def test_proofreader_cannot_retry_resume_or_start(web, enqueued, selection):
     assert response.status_code == 403
     assert "editors and admins can do this" in response.get_data(as_text=True)
     with web.app_context():
-        assert db.session.query(OcrJob).count() == 1
-        assert db.session.get(OcrJob, job.job_id).state == JobState.CANCELLED
+        assert db.session.query(Job).count() == 1
+        assert db.session.get(Job, job.job_id).state == JobState.CANCELLED

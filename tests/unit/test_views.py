@@ -19,10 +19,10 @@ from PIL import Image
 from sqlalchemy import func, select
 from werkzeug.security import generate_password_hash
 
-from app import models, queue
+from app import models, queue, task_names
 from app.engines import ENGINES
 from app.extensions import db
-from app.models import BOT_USERNAME, JobState, OcrJob, Page, Project, ProjectStatus
+from app.models import BOT_USERNAME, Job, JobState, Page, Project, ProjectStatus
 from app.ocr_tracking import OcrJobTracker
 from app.services import batch_ocr
 from app.services.accounts import bot_user, create_user
@@ -169,7 +169,7 @@ def start_job(project: Project) -> str:
 
 def job_count() -> int:
     db.session.expire_all()
-    return db.session.scalar(select(func.count(OcrJob.id)))
+    return db.session.scalar(select(func.count(Job.id)))
 
 
 # -- signing in and out ------------------------------------------------------------------
@@ -289,7 +289,7 @@ def test_proofreader_cannot_start_or_cancel_batch_ocr(client, proofreader, book,
 
     job_id = start_job(book)
     assert post_form(client, f"/proofing/{SLUG}/batch-ocr/cancel").status_code == 403
-    assert db.session.get(OcrJob, job_id).state == JobState.QUEUED
+    assert db.session.get(Job, job_id).state == JobState.QUEUED
 
 
 def test_proofreader_can_edit_pages(client, proofreader, book):
@@ -318,7 +318,7 @@ def test_editor_creates_a_project_by_uploading_a_pdf(app, client, editor, enqueu
         6,
         editor.id,
     )
-    assert enqueued == [(queue.SPLIT_SOURCE, {"project_id": project.id})]
+    assert enqueued == [(task_names.SPLIT_SOURCE, {"project_id": project.id})]
     shown = client.get("/proofing/uploaded/")
     assert shown.status_code == 200
     assert "being prepared" in body(shown)
@@ -396,7 +396,7 @@ def test_post_without_csrf_token_is_refused(client, editor, book, enqueued, url,
     assert enqueued == sent
     assert job_count() == (1 if job_id else 0)
     if job_id:
-        assert db.session.get(OcrJob, job_id).state == JobState.QUEUED
+        assert db.session.get(Job, job_id).state == JobState.QUEUED
     assert client.get("/proofing/").status_code == 200  # still signed in
 
 
@@ -558,7 +558,7 @@ def test_start_redirects_to_progress_and_a_second_start_lands_on_the_same_job(
     form = {"engine": "fake", "pages": "all", "language": ""}
     first = post_form(client, url, form, token_from=url)
     assert (first.status_code, first.headers["Location"]) == (303, url)
-    [job] = db.session.scalars(select(OcrJob)).all()
+    [job] = db.session.scalars(select(Job)).all()
     assert (job.engine, job.language, job.total, job.started_by_id) == (
         "fake",
         "eng",
@@ -569,7 +569,9 @@ def test_start_redirects_to_progress_and_a_second_start_lands_on_the_same_job(
     second = post_form(client, url, form, token_from=url)
     assert (second.status_code, second.headers["Location"]) == (303, url)
     assert job_count() == 1
-    assert [k for name, k in enqueued if name == queue.DISPATCH_OCR_JOB] == [{"job_id": job.id}]
+    assert [k for name, k in enqueued if name == task_names.DISPATCH_OCR_JOB] == [
+        {"job_id": job.id}
+    ]
     shown = body(client.get(url))
     assert "already running" in shown
     assert job.id in shown
@@ -594,7 +596,7 @@ def test_cancel_ends_the_running_job(client, editor, book, enqueued):
     response = post_form(client, f"{url}/cancel", token_from=url)
     assert (response.status_code, response.headers["Location"]) == (303, url)
     db.session.expire_all()
-    assert db.session.get(OcrJob, job_id).state == JobState.CANCELLED
+    assert db.session.get(Job, job_id).state == JobState.CANCELLED
 
 
 def test_status_json_without_a_job(client, editor, book):
