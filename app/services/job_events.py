@@ -14,9 +14,9 @@ def job_started(job: Job) -> None:
     """The job's row is committed and its first pages are on their way."""
 
 
-def page_finished(job: Job, outcome: str, seconds: float | None) -> None:
+def page_finished(job: Job, outcome: str, seconds: float | None, worker: str | None) -> None:
     """A page of `job` finished with `outcome` (an ItemState value) after `seconds` of work
-    (None when no work was done, e.g. a page skipped)."""
+    (None when no work was done, e.g. a page skipped), on the Celery node `worker`."""
 
 
 def job_ended(job: Job) -> None:
