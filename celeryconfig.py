@@ -27,6 +27,8 @@ task_routes = {
     task_names.OCR_PAGE: {"queue": task_names.OCR_QUEUE},
     task_names.SPLIT_SOURCE: {"queue": task_names.INTERACTIVE_QUEUE},
     task_names.RENDER_PAGES: {"queue": task_names.INTERACTIVE_QUEUE},
+    # The watchdog recovers the pages of dead workers: it must not wait behind pages.
+    task_names.WATCH_JOBS: {"queue": task_names.INTERACTIVE_QUEUE},
 }
 
 # A page is acknowledged only once it is done: a worker killed mid-page gives the page back to
@@ -72,7 +74,8 @@ redis_socket_timeout = 5
 worker_send_task_events = True
 task_send_sent_event = False
 
-# The watchdog that marks jobs whose tasks were lost as interrupted (worker.tasks).
+# Live workers ask for the job watchdog every few seconds themselves (app/worker_presence.py);
+# beat runs it too, once a minute, so that it runs even while no worker is alive to ask.
 beat_schedule = {
     "watch-jobs": {"task": task_names.WATCH_JOBS, "schedule": 60.0},
 }

@@ -97,11 +97,20 @@ def _init_redis(app: Flask) -> None:
         socket_timeout=5,
         health_check_interval=30,
     )
-    from app.ocr_tracking import OcrJobTracker
+    use_redis(app, app.extensions["redis"])
 
-    app.extensions["ocr_tracker"] = OcrJobTracker(
-        app.extensions["redis"], ttl=app.config["OCR_JOB_TTL"]
-    )
+
+def use_redis(app: Flask, client: redis.Redis) -> None:
+    """Build everything that keeps its state in Redis on `client` (tests swap in fakeredis)."""
+    from app.job_tracking import JobTracker
+    from app.models import JobKind
+    from app.worker_presence import Presence
+
+    app.extensions["redis"] = client
+    app.extensions["job_trackers"] = {
+        kind: JobTracker(client, kind, ttl=app.config["OCR_JOB_TTL"]) for kind in JobKind
+    }
+    app.extensions["worker_presence"] = Presence(client)
 
 
 def _init_login(app: Flask) -> None:
@@ -147,9 +156,9 @@ def _init_login(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from app.views import auth, batch_ocr, health, pages, projects
+    from app.views import api, auth, batch_ocr, health, jobs, pages, projects
 
-    for module in (auth, projects, pages, batch_ocr, health):
+    for module in (auth, projects, pages, batch_ocr, jobs, api, health):
         app.register_blueprint(module.bp)
 
 

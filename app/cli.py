@@ -13,12 +13,15 @@ from sqlalchemy import select
 
 from app import ROOT
 from app.extensions import db
-from app.models import MemberRole, Project, ProjectStatus, Role, User
+from app.job_tracking import job_key
+from app.models import ItemState, JobKind, JobState, MemberRole, Project, ProjectStatus, Role, User
 from app.queue import QueueUnavailable
 from app.services import batch_ocr
 from app.services.accounts import AccountError, create_user, user_named
 from app.services.api_tokens import issue_token, revoke_tokens
 from app.services.batch_ocr import SELECTIONS, BatchOcrError
+from app.services.jobs import JobStatus
+from app.services.jobs.history import FilterError, JobFilter, list_jobs, with_live_counts
 from app.services.projects import (
     ProjectError,
     create_project,
@@ -29,7 +32,6 @@ from app.services.projects import (
 
 DEMO_USER = ("demo", "demo-password")
 DEMO_PDF = ROOT / "tests" / "fixtures" / "corpus" / "multipage.pdf"
-TERMINAL = {"succeeded", "failed", "partially_failed", "cancelled", "interrupted", "none"}
 
 
 def _fail(message: str) -> None:
@@ -88,26 +90,41 @@ projects = click.Group("projects", help="Create and inspect projects.")
 @click.option("--title", default="", help="Book title (default: the slug).")
 @click.option("--lang", "language", default="eng", show_default=True, help="OCR language code.")
 @click.option("--private", is_flag=True, help="Only members (add-member) and admins see it.")
-@click.option("--wait", is_flag=True, help="Follow the split to the end; non-zero on failure.")
+@click.option("--ocr", is_flag=True, help="OCR every page as soon as it is prepared.")
+@click.option("--engine", default="tesseract", show_default=True, help="With --ocr: the engine.")
+@click.option(
+    "--wait", is_flag=True, help="Follow the split (and the OCR) to the end; non-zero on failure."
+)
 def projects_create(
-    slug: str, source: Path, title: str, language: str, private: bool, wait: bool
+    slug: str,
+    source: Path,
+    title: str,
+    language: str,
+    private: bool,
+    ocr: bool,
+    engine: str,
+    wait: bool,
 ) -> None:
     """Create project SLUG from the scanned PDF (or image) SOURCE and enqueue its split."""
+    fields = {"slug": slug, "title": title, "language": language, "private": private}
     try:
         with source.open("rb") as fh:
-            project = create_project(
-                slug=slug,
-                title=title,
-                language=language,
-                source=fh,
-                filename=source.name,
-                created_by=None,
-                private=private,
-            )
-    except (ProjectError, QueueUnavailable) as exc:
+            fields.update(source=fh, filename=source.name, created_by=None)
+            if ocr:
+                project = batch_ocr.create_project_with_ocr(
+                    engine=engine, ocr_language=None, **fields
+                )
+            else:
+                project = create_project(**fields)
+    except (ProjectError, BatchOcrError, QueueUnavailable) as exc:
         _fail(str(exc))
     click.echo(f"project {slug} created: {project.source_page_count} pages, split enqueued")
+    if ocr:
+        click.echo(f"batch OCR starts with each page (redis key {job_key(slug)})")
     if not wait:
+        return
+    if ocr:
+        _watch(project)
         return
     shown = -1
     while True:
@@ -194,7 +211,7 @@ def ocr_start(slug: str, engine: str, language: str | None, selection: str, wait
     except (BatchOcrError, QueueUnavailable) as exc:
         _fail(str(exc))
     verb = "started" if outcome.started else "already running"
-    click.echo(f"job {outcome.job_id} {verb} (redis key ocr_task:{slug})")
+    click.echo(f"job {outcome.job_id} {verb} (redis key {job_key(slug)})")
     if wait:
         _watch(project)
 
@@ -214,12 +231,12 @@ def ocr_status(slug: str, as_json: bool, watch: bool) -> None:
     except QueueUnavailable as exc:
         _fail(str(exc))
     if as_json:
-        click.echo(json.dumps(status, indent=2))
+        click.echo(json.dumps(status.to_dict(), indent=2))
     else:
         click.echo(_summary_line(status))
-        for page in status.get("pages", []):
-            if page["state"] == "failed":
-                click.echo(f"  page {page['number']}: {page.get('reason', '')}")
+        if status.warning:
+            click.echo(f"warning: {status.warning}")
+        _echo_failures(status)
 
 
 @ocr.command("cancel")
@@ -233,18 +250,57 @@ def ocr_cancel(slug: str) -> None:
     click.echo(f"job {job.id} cancelled: {job.done} pages done keep their text")
 
 
-def _summary_line(status: dict) -> str:
-    if status["state"] == "none":
+@ocr.command("jobs")
+@click.option("--project", "slug", default=None, help="Only the jobs of this project.")
+@click.option("--state", default=None, help="Only jobs in this state (e.g. running, failed).")
+@click.option("--limit", default=20, show_default=True, help="At most this many, newest first.")
+@click.option("--json", "as_json", is_flag=True, help="Print the jobs as JSON.")
+def ocr_jobs(slug: str | None, state: str | None, limit: int, as_json: bool) -> None:
+    """List batch OCR jobs, running ones first, then newest first."""
+    try:
+        found = list_jobs(
+            None,
+            JobFilter(project=slug, state=state, kind=JobKind.OCR),
+            per_page=limit,
+            running_first=True,
+            everything=True,
+        )
+    except FilterError as exc:
+        _fail(str(exc))
+    if as_json:
+        click.echo(json.dumps([with_live_counts(job) for job in found.jobs], indent=2))
+        return
+    if not found.jobs:
+        click.echo("no batch OCR jobs")
+    for job in found.jobs:
+        row = with_live_counts(job)
+        click.echo(
+            f"{job.id}  {row['project']:<20} {row['state']:<16} {job.engine}/{job.language}  "
+            f"{row['done']}/{row['total']} done, {row['failed']} failed  "
+            f"{job.started_at:%Y-%m-%d %H:%M} by {row['started_by'] or 'command line'}"
+        )
+
+
+def _summary_line(status: JobStatus) -> str:
+    if status.state == "none":
         return "no batch OCR job has run for this project"
     line = (
-        f"{status['state']}: {status['done']}/{status['total']} done, {status['failed']} failed, "
-        f"{status['skipped']} skipped"
+        f"{status.state}: {status.done}/{status.total} done, {status.failed} failed, "
+        f"{status.skipped} skipped"
     )
-    if status["state"] in ("queued", "running"):
-        line += f", {status['running']} running, {status['queued']} queued"
-        if status.get("eta_seconds") is not None:
-            line += f", about {status['eta_seconds']} s left"
+    if status.is_live:
+        line += f", {status.running} running, {status.queued} queued"
+        if status.preparing:
+            line += f", {status.preparing} being prepared"
+        if status.eta_seconds is not None:
+            line += f", about {status.eta_seconds} s left"
     return line
+
+
+def _echo_failures(status: JobStatus) -> None:
+    for page in status.pages:
+        if page["state"] == ItemState.FAILED:
+            click.echo(f"  page {page['number']}: {page.get('reason', '')}")
 
 
 def _watch(project: Project) -> None:
@@ -252,27 +308,42 @@ def _watch(project: Project) -> None:
     width = 30
     interactive = sys.stdout.isatty()
     shown = ""
+    warned = None
     while True:
         db.session.expire_all()
-        status = batch_ocr.job_status(project)
-        filled = width * status.get("percent", 0) // 100
-        line = f"[{'#' * filled}{'-' * (width - filled)}] {status.get('percent', 0):3d}% "
+        try:
+            status = batch_ocr.job_status(project)
+        except QueueUnavailable as exc:
+            _fail(str(exc))
+        filled = width * status.percent // 100
+        line = f"[{'#' * filled}{'-' * (width - filled)}] {status.percent:3d}% "
         line += _summary_line(status)
+        if status.warning and status.warning != warned:
+            click.echo(("\n" if interactive else "") + f"warning: {status.warning}")
+        warned = status.warning
         if interactive:
             click.echo(f"\r{line}\033[K", nl=False)
         elif line != shown:  # in a log, one line per change rather than one per second
             click.echo(line)
         shown = line
-        if status["state"] in TERMINAL:
+        if not status.is_live:
             if interactive:
                 click.echo()
-            for page in status.get("pages", []):
-                if page["state"] == "failed":
-                    click.echo(f"  page {page['number']}: {page.get('reason', '')}")
-            if status["state"] not in ("succeeded", "none"):
-                sys.exit(1)
+            _echo_failures(status)
+            if status.state not in (JobState.SUCCEEDED, "none"):
+                _fail(_why_not_succeeded(status))
             return
         time.sleep(1)
+
+
+def _why_not_succeeded(status: JobStatus) -> str:
+    """One line saying how a job ended, for the exit of --wait."""
+    if status.message:
+        return f"the job ended {status.state.replace('_', ' ')}: {status.message}"
+    return (
+        f"the job ended {status.state.replace('_', ' ')}: {status.done} of {status.total} "
+        f"pages done, {status.failed} failed"
+    )
 
 
 @click.command("demo")

@@ -84,6 +84,12 @@ def load_config(env: dict[str, str] | None = None, *, create_secret: bool = True
         "OCR_STALL_TIMEOUT": _int(env, "OCR_STALL_TIMEOUT", page_time_limit * 2 + 60),
         #: Lifetime of the `ocr_task:<slug>` record; renewed while the job makes progress.
         "OCR_JOB_TTL": _int(env, "OCR_JOB_TTL", 24 * 3600),
+        #: Pages of one job in the broker at a time; 0: twice the worker processes that take
+        #: the job's queue (fair share between jobs, app/services/jobs/window.py).
+        "JOB_WINDOW": _int(env, "JOB_WINDOW", 0),
+        #: Seconds between a running page's heartbeats; a page silent for four of them is
+        #: given to another worker.
+        "JOB_HEARTBEAT_SECONDS": _int(env, "JOB_HEARTBEAT_SECONDS", 3),
         #: Resolution used when a PDF page has no embedded image to take the resolution from.
         "RENDER_DPI": _int(env, "RENDER_DPI", 300),
         #: Upper bound on pixels per rendered page; larger pages are rendered at a lower DPI.
@@ -117,6 +123,10 @@ def validate(config: dict[str, Any]) -> None:
         raise ConfigError("OCR_STALL_TIMEOUT must be longer than OCR_PAGE_TIME_LIMIT")
     if config["OCR_JOB_TTL"] <= config["OCR_STALL_TIMEOUT"]:
         raise ConfigError("OCR_JOB_TTL must be longer than OCR_STALL_TIMEOUT")
+    if config["JOB_WINDOW"] < 0:
+        raise ConfigError("JOB_WINDOW must be 0 (automatic) or a number of pages")
+    if not 1 <= config["JOB_HEARTBEAT_SECONDS"] <= 60:
+        raise ConfigError("JOB_HEARTBEAT_SECONDS must be between 1 and 60")
     if not config["REDIS_URL"].startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError("REDIS_URL must be a redis://, rediss:// or unix:// URL")
 

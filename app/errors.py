@@ -14,7 +14,11 @@ log = logging.getLogger(__name__)
 
 
 def wants_json() -> bool:
-    return request.path.endswith("/status") or request.accept_mimetypes.best == "application/json"
+    return (
+        request.path.startswith("/api/")
+        or request.path.endswith("/status")
+        or request.accept_mimetypes.best == "application/json"
+    )
 
 
 def error_response(status: int, title: str, message: str):

@@ -304,14 +304,15 @@ class JobPage(db.Model):
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id"), primary_key=True)
     #: Index of the page within the job; also its byte in the Redis page-state string.
     position: Mapped[int] = mapped_column(primary_key=True)
-    page_id: Mapped[int] = mapped_column(ForeignKey("pages.id"), index=True)
+    #: None while the page is being prepared (a job started with its upload).
+    page_id: Mapped[int | None] = mapped_column(ForeignKey("pages.id"), index=True)
     #: An ItemState: "queued" until the page finishes, then its outcome.
     state: Mapped[str] = mapped_column(String(16), default=ItemState.QUEUED)
     reason: Mapped[str | None] = mapped_column(Text)
     finished_at: Mapped[datetime | None]
 
     job: Mapped[Job] = relationship(back_populates="pages")
-    page: Mapped[Page] = relationship()
+    page: Mapped[Page | None] = relationship()
 
 
 class ApiToken(db.Model):

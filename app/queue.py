@@ -52,6 +52,30 @@ def enqueue(task_name: str, *, queue: str | None = None, **kwargs: Any) -> str:
         raise QueueUnavailable(str(exc)) from exc
 
 
+def send_page(task_name: str, *, queue: str, job_id: str, position: int) -> str:
+    """Send the task of one page of a job. The task's id names the job and the page, and its
+    group is the job, so Flower and `celery inspect` show which job a task belongs to."""
+    try:
+        return (
+            celery()
+            .send_task(
+                task_name,
+                kwargs={"job_id": job_id, "position": position},
+                queue=queue,
+                task_id=page_task_id(job_id, position),
+                group_id=job_id,
+                ignore_result=True,
+            )
+            .id
+        )
+    except (*REDIS_DOWN, OSError) as exc:
+        raise QueueUnavailable(str(exc)) from exc
+
+
+def page_task_id(job_id: str, position: int) -> str:
+    return f"{job_id}.{position}"
+
+
 def needs_redis(func: Callable[P, R]) -> Callable[P, R]:
     """Turn a Redis outage inside `func` into QueueUnavailable, which callers expect."""
 

@@ -22,7 +22,6 @@ ALL_QUEUES = (INTERACTIVE_QUEUE, DEFAULT_QUEUE, OCR_QUEUE)
 SPLIT_SOURCE = "worker.tasks.split_source"
 RENDER_PAGES = "worker.tasks.render_pages"
 OCR_PAGE = "worker.tasks.ocr_page"
-DISPATCH_OCR_JOB = "worker.tasks.dispatch_ocr_job"
 EXPORT_PAGE = "worker.tasks.export_page"
 ASSEMBLE_EXPORT = "worker.tasks.assemble_export"
 REPLACE_PAGE = "worker.tasks.replace_page"

@@ -16,11 +16,10 @@ from PIL import Image
 from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
 
-from app import create_app, queue
+from app import create_app, queue, use_redis
 from app.config import load_config
 from app.extensions import db
 from app.models import Page, Project, ProjectStatus
-from app.ocr_tracking import OcrJobTracker
 from app.services.accounts import create_user
 from tests.support import CORPUS, RedisServer, Worker
 
@@ -47,8 +46,7 @@ def make_app(tmp_path: Path, **overrides):
 def use_fakeredis(app) -> fakeredis.FakeRedis:
     """Point the app's job records at a fresh fakeredis (the queue is stubbed separately)."""
     fake = fakeredis.FakeRedis()
-    app.extensions["redis"] = fake
-    app.extensions["ocr_tracker"] = OcrJobTracker(fake, ttl=app.config["OCR_JOB_TTL"])
+    use_redis(app, fake)
     return fake
 
 
@@ -76,7 +74,12 @@ def enqueued(monkeypatch):
         sent.append((task_name, kwargs))
         return str(uuid.uuid4())
 
+    def record_page(task_name, *, queue, job_id, position):
+        sent.append((task_name, {"job_id": job_id, "position": position}))
+        return f"{job_id}.{position}"
+
     monkeypatch.setattr(queue, "enqueue", record)
+    monkeypatch.setattr(queue, "send_page", record_page)
     return sent
 
 

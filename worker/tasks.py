@@ -1,25 +1,33 @@
 """Celery tasks: thin wrappers that take ids and call the plain functions in app/services.
 
-Every task is idempotent (a redelivered message changes nothing already done), because
-`task_acks_late` redelivers the task of a worker that died mid-way.
+Every task is idempotent (a redelivered or duplicated message changes nothing already done),
+because `task_acks_late` redelivers the task of a worker that died mid-way, and a job's pages
+may be sent again when their worker stops beating (app/services/jobs/).
 """
 
 from __future__ import annotations
 
+import os
 import random
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.utils.log import get_task_logger
+from flask import current_app
 
 from app import task_names
 from app.engines import TransientOcrError
-from app.services import batch_ocr, projects
+from app.services import batch_ocr, jobs, projects
 
 log = get_task_logger(__name__)
 
 #: Transient engine errors (rate limits, 5xx, resets) are retried this many times.
 MAX_TRANSIENT_RETRIES = 4
+
+
+def worker_name(task) -> str:
+    """Who runs a page: the Celery node and the pool process, as the page's heartbeat says."""
+    return f"{task.request.hostname or 'local'}:{os.getpid()}"
 
 
 @shared_task(name=task_names.SPLIT_SOURCE)
@@ -32,32 +40,37 @@ def render_pages(*, project_id: int, start: int, stop: int) -> None:
     projects.render_pages(project_id, start, stop)
 
 
-@shared_task(name=task_names.DISPATCH_OCR_JOB)
-def dispatch_ocr_job(*, job_id: str) -> None:
-    sent = batch_ocr.dispatch_job(job_id)
-    log.info("job %s: %d page tasks sent", job_id, sent)
-
-
 @shared_task(bind=True, name=task_names.OCR_PAGE, max_retries=MAX_TRANSIENT_RETRIES)
-def ocr_page(self, *, job_id: str, position: int, page_id: int) -> None:
+def ocr_page(self, *, job_id: str, position: int, page_id: int | None = None) -> None:
+    # page_id: sent by the previous release; the position names the page.
+    worker = worker_name(self)
     try:
-        batch_ocr.run_page(job_id, position, final_attempt=self.request.retries >= self.max_retries)
+        batch_ocr.run_page(
+            job_id,
+            position,
+            final_attempt=self.request.retries >= self.max_retries,
+            worker=worker,
+        )
     except TransientOcrError as exc:
         # Exponential backoff with full jitter, kept below the broker's visibility timeout.
         countdown = random.uniform(0, min(60, 2 ** (self.request.retries + 1)))
         log.warning("job %s page %d: %s; retrying in %.1f s", job_id, position, exc, countdown)
+        batch_ocr.retry_page_later(job_id, position, countdown)
         raise self.retry(exc=exc, countdown=countdown) from exc
     except SoftTimeLimitExceeded:
-        batch_ocr.fail_page_over_time_limit(job_id, position)
+        batch_ocr.fail_page_over_time_limit(job_id, position, worker=worker)
     except Exception as exc:
         # A bug or a broken dependency must fail this page with a reason, never leave it
-        # "running" until the stall watchdog gives up on the whole job.
+        # "running" until the watchdog gives it to another worker, again and again.
         log.exception("job %s page %d failed unexpectedly", job_id, position)
-        batch_ocr.fail_page(job_id, position, f"internal error: {type(exc).__name__}: {exc}"[:300])
+        reason = f"internal error: {type(exc).__name__}: {exc}"[:300]
+        batch_ocr.fail_page(job_id, position, reason, worker=worker)
 
 
 @shared_task(name=task_names.WATCH_JOBS)
 def watch_jobs() -> None:
-    ended = batch_ocr.reap_stalled_jobs()
+    presence = current_app.extensions["worker_presence"]
+    presence.watch_started()
+    ended = jobs.watch_jobs()
     if ended:
-        log.warning("%d stalled OCR jobs ended", ended)
+        log.warning("%d stalled jobs ended", ended)

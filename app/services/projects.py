@@ -8,6 +8,7 @@ import re
 import shutil
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -17,7 +18,16 @@ from sqlalchemy.exc import IntegrityError
 
 from app import queue, task_names
 from app.extensions import db
-from app.models import MemberRole, Page, Project, ProjectMember, ProjectStatus, User
+from app.models import (
+    Job,
+    JobKind,
+    MemberRole,
+    Page,
+    Project,
+    ProjectMember,
+    ProjectStatus,
+    User,
+)
 from app.rendering import SourceDocument, UnusableSource, iter_pages
 from app.services.accounts import user_named
 
@@ -63,13 +73,15 @@ def create_project(
     filename: str,
     created_by: User | None,
     private: bool = False,
+    on_created: Callable[[Project], object] | None = None,
 ) -> Project:
     """Store the upload, check it can be opened, record the project and enqueue its split.
 
     The user who creates it becomes an editor member, so a private project has one from the
-    start (app/permissions.py).
+    start (app/permissions.py). `on_created` runs once the project is recorded and before its
+    split is sent (a batch OCR job started with the upload, app/services/batch_ocr/start.py).
 
-    Any failure leaves nothing behind: no row, no directory, no task.
+    Any failure leaves nothing behind: no row, no directory, no job, no key, no task.
     """
     check_slug(slug)
     check_language(language)
@@ -118,14 +130,28 @@ def create_project(
         shutil.rmtree(directory)
     staging.rename(directory)
     try:
+        if on_created is not None:
+            on_created(project)
         queue.enqueue(task_names.SPLIT_SOURCE, project_id=project.id)
-    except queue.QueueUnavailable:
-        db.session.delete(project)
-        db.session.commit()
+    except BaseException:
+        _undo_created(project)
         shutil.rmtree(directory, ignore_errors=True)
         raise
     log.info("project %s created from %s (%d pages)", slug, filename, page_count)
     return project
+
+
+def _undo_created(project: Project) -> None:
+    """Remove a project whose creation failed after its row was committed, with any job
+    `on_created` started for it (its rows and its Redis record)."""
+    db.session.rollback()
+    for job in db.session.scalars(select(Job).filter_by(project_id=project.id)):
+        with contextlib.suppress(*queue.REDIS_DOWN):
+            tracker = current_app.extensions["job_trackers"][JobKind(job.kind)]
+            tracker.forget(project.slug, job.id)
+        db.session.delete(job)
+    db.session.delete(project)
+    db.session.commit()
 
 
 #: A staging directory this old belongs to an upload whose process died: no upload takes a day.
@@ -204,6 +230,11 @@ def split_source(project_id: int) -> None:
     total = project.source_page_count or 0
     recorded = _recorded_numbers(project)
     missing = [index for index in range(total) if index + 1 not in recorded]
+    if _ocr_follows(project):
+        # OCR takes each page as it is rendered: one process renders the book in order while
+        # the others OCR it, so the first page's text comes within seconds of the upload.
+        render_pages(project_id, missing[0] if missing else 0, total)
+        return
     chunks = [missing[i : i + SPLIT_CHUNK_PAGES] for i in range(0, len(missing), SPLIT_CHUNK_PAGES)]
     for chunk in chunks[1:]:
         queue.enqueue(
@@ -251,11 +282,28 @@ def render_pages(project_id: int, start: int, stop: int) -> None:
                 db.session.commit()
             except IntegrityError:
                 db.session.rollback()  # another task recorded this page first: same image
+                continue
+            _page_recorded(project, index + 1)
     except UnusableSource as exc:
         db.session.rollback()
         _fail_split(project_id, str(exc))
         return
     _finish_split_if_complete(project_id)
+
+
+def _ocr_follows(project: Project) -> bool:
+    """Whether a batch OCR job started with the upload waits for the project's pages."""
+    from app.services import batch_ocr  # batch_ocr builds on this module
+
+    return batch_ocr.waits_for_pages(project)
+
+
+def _page_recorded(project: Project, number: int) -> None:
+    """Page `number` is recorded: a job started with the upload OCRs it now."""
+    from app.services import batch_ocr  # batch_ocr builds on this module
+
+    page = db.session.scalar(select(Page).filter_by(project_id=project.id, number=number))
+    batch_ocr.page_rendered(project, page)
 
 
 def _recorded_numbers(project: Project) -> set[int]:
@@ -271,6 +319,9 @@ def _fail_split(project_id: int, reason: str) -> None:
     db.session.commit()
     if failed:
         log.warning("split of project %d failed: %s", project_id, reason)
+        from app.services import batch_ocr  # batch_ocr builds on this module
+
+        batch_ocr.split_failed(db.session.get(Project, project_id), reason)
 
 
 def _finish_split_if_complete(project_id: int) -> None:

@@ -1,4 +1,5 @@
-"""Batch OCR pages: the start form, the progress page, its JSON status, cancel and retry.
+"""Batch OCR pages: the start form with the project's past jobs, the progress page, its JSON
+status, cancel, and each past job's summary.
 
 GET /proofing/<slug>/batch-ocr shows the progress page whenever the project has a running
 job (whoever started it, whenever the user comes back) and the start form otherwise.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 from flask import (
     Blueprint,
+    abort,
     current_app,
     flash,
     jsonify,
@@ -19,14 +21,17 @@ from flask import (
 from flask_login import current_user, login_required
 
 from app.engines import ENGINES
+from app.models import JobKind, Project
 from app.permissions import is_project_editor
-from app.services import batch_ocr
+from app.services import batch_ocr, jobs
 from app.services.batch_ocr import SELECTIONS, BatchOcrError
+from app.services.jobs.history import JobFilter, duration_seconds, job_visible_to, list_jobs
 from app.views.access import project_editor_or_403, project_or_404
 from app.views.page_grid import page_grid
 
 bp = Blueprint("batch_ocr", __name__, url_prefix="/proofing/<slug>/batch-ocr")
 bp.add_app_template_global(page_grid)
+bp.add_app_template_global(duration_seconds)
 
 
 @bp.route("", methods=["GET"])
@@ -35,16 +40,26 @@ def page(slug: str):
     project = project_or_404(slug)
     status = batch_ocr.job_status(project)
     may_edit = is_project_editor(current_user, project)
-    if status["state"] in ("queued", "running"):
+    if status.is_live:
         return render_template(
             "batch_ocr/progress.html", project=project, status=status, may_edit=may_edit
         )
+    return _start_page(project, status if status.state != "none" else None, may_edit), 200
+
+
+def _start_page(project: Project, last: jobs.JobStatus | None, may_edit: bool) -> str:
+    history = list_jobs(
+        current_user,
+        JobFilter(project=project.slug, kind=JobKind.OCR),
+        page=request.args.get("page", 1, type=int),
+    )
     return render_template(
         "batch_ocr/start.html",
         project=project,
         may_edit=may_edit,
-        last=status if status["state"] != "none" else None,
-        engines=_engine_choices(),
+        last=last,
+        history=history,
+        engines=engine_choices(),
         selections=SELECTIONS,
     )
 
@@ -53,28 +68,17 @@ def page(slug: str):
 @login_required
 def start(slug: str):
     project = project_editor_or_403(slug)
-    selection = request.form.get("pages", "unedited")
     try:
         outcome = batch_ocr.start_batch_ocr(
             project,
             engine=request.form.get("engine", "tesseract"),
             language=request.form.get("language") or None,
-            selection=selection,
+            selection=request.form.get("pages", "unedited"),
             user=current_user,
         )
     except BatchOcrError as exc:
         flash(str(exc), "error")
-        return (
-            render_template(
-                "batch_ocr/start.html",
-                project=project,
-                may_edit=True,
-                last=None,
-                engines=_engine_choices(),
-                selections=SELECTIONS,
-            ),
-            400,
-        )
+        return _start_page(project, None, True), 400
     if not outcome.started:
         flash("A batch OCR job was already running for this project; here is its progress.", "info")
     return redirect(url_for("batch_ocr.page", slug=slug), code=303)
@@ -83,7 +87,7 @@ def start(slug: str):
 @bp.route("/status")
 @login_required
 def status(slug: str):
-    response = jsonify(batch_ocr.job_status(project_or_404(slug)))
+    response = jsonify(batch_ocr.job_status(project_or_404(slug)).to_dict())
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -100,7 +104,28 @@ def cancel(slug: str):
     return redirect(url_for("batch_ocr.page", slug=slug), code=303)
 
 
-def _engine_choices() -> list[dict]:
+@bp.route("/jobs/<task_id>")
+@login_required
+def job(slug: str, task_id: str):
+    """One job's summary: its counts and every page's outcome, with retry for failed pages."""
+    project = project_or_404(slug)
+    found = job_visible_to(current_user, task_id)
+    if found is None or found.project_id != project.id or found.kind != JobKind.OCR:
+        abort(404, f"Project {slug!r} has no batch OCR job {task_id!r}.")
+    status = jobs.status_of(found)
+    if status.is_live:
+        return redirect(url_for("batch_ocr.page", slug=slug))
+    return render_template(
+        "batch_ocr/job.html",
+        project=project,
+        job=found,
+        status=status,
+        may_edit=is_project_editor(current_user, project),
+        is_latest=jobs.latest_job(project, JobKind.OCR) == found,
+    )
+
+
+def engine_choices() -> list[dict]:
     return [
         {
             "name": engine.name,

@@ -21,7 +21,7 @@ from pyinstrument import Profiler
 
 from app import queue
 from app.extensions import db
-from app.models import Project
+from app.models import JobKind, Project
 from app.services import batch_ocr
 from app.services.accounts import create_user
 from tests.conftest import add_ready_project, login, make_app, use_fakeredis
@@ -40,7 +40,7 @@ def build(root: Path, pages: int):
         batch_ocr.start_batch_ocr(
             project, engine="tesseract", language="eng", selection="all", user=None
         )
-        tracker = app.extensions["ocr_tracker"]
+        tracker = app.extensions["job_trackers"][JobKind.OCR]
         record = tracker.current(SLUG)
         for position in range(pages // 2):
             tracker.mark_running(record, position)

@@ -699,7 +699,7 @@ def markdown(results: dict) -> str:
         )
     )
     parts.append(
-        "\nThe job's own keys are what app/ocr_tracking.py writes. Celery's queue and its "
+        "\nThe job's own keys are what app/job_tracking.py writes. Celery's queue and its "
         "`unacked` hash hold one message per page not yet finished (about a kilobyte each), so "
         "they, not the job record, dominate while a job runs; used_memory also moves with "
         "client buffers and allocator slack, so it is an upper bound, not a per-job cost.\n"

@@ -23,8 +23,8 @@ from sqlalchemy import insert, select
 
 from app import create_app
 from app.extensions import db
+from app.job_tracking import errors_key, job_key, pages_key, progress_key
 from app.models import Job, Page, Project, ProjectStatus, Role
-from app.ocr_tracking import errors_key, job_key, pages_key, progress_key
 from app.services.accounts import create_user
 from tests.support import ROOT, RedisServer, Worker, free_port, wait_for
 

@@ -27,8 +27,8 @@ from sqlalchemy import func, select
 
 from app import queue
 from app.extensions import db
+from app.job_tracking import job_key
 from app.models import Job, Project
-from app.ocr_tracking import job_key
 from app.services.accounts import create_user
 from tests.conftest import csrf_token, login, make_app, upload_form, use_fakeredis
 from tests.support import CORPUS

@@ -13,8 +13,8 @@ import time
 import pytest
 
 from app.extensions import db
+from app.job_tracking import job_key
 from app.models import Job, JobState
-from app.ocr_tracking import job_key
 from app.services import batch_ocr
 from tests.chaos import (
     BOOK_PAGES,

@@ -25,8 +25,8 @@ import pytest
 from sqlalchemy import func, select
 
 from app.extensions import db
+from app.job_tracking import JobRecord, job_key, pages_key
 from app.models import Job, JobPage, JobState, Page, Project, Revision, Role
-from app.ocr_tracking import JobRecord, job_key, pages_key
 from app.queue import QueueUnavailable
 from app.services import batch_ocr, projects
 from app.services.accounts import create_user

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import select
 
 from app.extensions import db
+from app.job_tracking import job_key
 from app.models import Job, Page, Project, Revision
-from app.ocr_tracking import job_key
 from app.services import batch_ocr
 from app.services.projects import create_project
 from tests.conftest import corpus

@@ -18,8 +18,8 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from app.extensions import db
+from app.job_tracking import job_key
 from app.models import Job, Page, Project
-from app.ocr_tracking import job_key
 from tests.conftest import corpus, csrf_token
 from tests.integration.test_batch_ocr_faults import editor_client, pdf_of
 from tests.integration.test_batch_ocr_job import make_ready_project, wait_for_job_end

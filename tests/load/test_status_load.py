@@ -28,8 +28,8 @@ from sqlalchemy import insert
 from werkzeug.security import generate_password_hash
 
 from app.extensions import db
-from app.models import Page, Project, ProjectStatus, Role, User
-from app.ocr_tracking import errors_key, job_key, pages_key, progress_key
+from app.job_tracking import errors_key, job_key, pages_key, progress_key
+from app.models import JobKind, Page, Project, ProjectStatus, Role, User
 from app.services import batch_ocr
 from tests.chaos import IGNORE_WORKER_LOG_LEAK, WebServer
 from tests.conftest import Stack
@@ -100,7 +100,7 @@ def build_projects(app) -> list[str]:
 
 def show_progress(app, slug: str) -> None:
     """Pages done, failed and running, written as the worker would (Redis only)."""
-    tracker = app.extensions["ocr_tracker"]
+    tracker = app.extensions["job_trackers"][JobKind.OCR]
     record = tracker.current(slug)
     for position in range(DONE + FAILED + RUNNING):
         tracker.mark_running(record, position)

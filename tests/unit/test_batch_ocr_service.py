@@ -1,4 +1,5 @@
-"""Batch OCR as a service (app/services/batch_ocr.py), with fakeredis and a recorded queue.
+"""Batch OCR as a service (app/services/batch_ocr/, on app/services/jobs/), with fakeredis and
+a recorded queue.
 
 Projects are made the real way (create_project, then split_source called directly, rendering a
 small PDF made here); pages are recognised by real Tesseract or, where the engine's behaviour is
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,9 +20,9 @@ from sqlalchemy import func, select, update
 from app import queue, task_names
 from app.engines import ENGINES, OcrError, OcrResult, TransientOcrError
 from app.extensions import db
-from app.models import BOT_USERNAME, Job, JobPage, Page, Project, Revision, utcnow
-from app.ocr_tracking import ENDED_JOB_KEYS_TTL, JobRecord, job_key, pages_key, progress_key
-from app.services import batch_ocr
+from app.job_tracking import ENDED_JOB_KEYS_TTL, TRACKED, JobRecord, job_key
+from app.models import BOT_USERNAME, Job, JobKind, JobPage, Page, Project, Revision
+from app.services import batch_ocr, jobs
 from app.services.batch_ocr import BatchOcrError
 from app.services.pages import save_page_text
 from app.services.projects import create_project, split_source
@@ -119,8 +120,15 @@ def start(project: Project, selection: str = "unedited", engine: str = "fake", *
     )
 
 
-def dispatches(enqueued) -> list[dict]:
-    return [kwargs for name, kwargs in enqueued if name == task_names.DISPATCH_OCR_JOB]
+def pages_sent(enqueued) -> list[dict]:
+    return [kwargs for name, kwargs in enqueued if name == task_names.OCR_PAGE]
+
+
+KEYS = TRACKED[JobKind.OCR]
+
+
+def tracker(app):
+    return app.extensions["job_trackers"][JobKind.OCR]
 
 
 def job_pages(job_id: str) -> list[JobPage]:
@@ -145,8 +153,9 @@ def redis(app):
 
 
 @BOTH_DATABASES
-def test_start_records_the_job_and_enqueues_one_dispatch(app, enqueued, tmp_path, fake_engine):
-    """Start writes ocr_task:<slug> with a TTL, an Job with one row per page, one dispatch."""
+def test_start_records_the_job_and_sends_the_first_window(app, enqueued, tmp_path, fake_engine):
+    """Start writes ocr_task:<slug> with a TTL, a Job with one row per page, and sends the
+    first pages: as many as the window holds (2 with no worker known), not the whole book."""
     project = make_project(tmp_path, "start-records")
 
     outcome = start(project)
@@ -160,7 +169,8 @@ def test_start_records_the_job_and_enqueues_one_dispatch(app, enqueued, tmp_path
     assert [(p.position, p.page_id, p.state) for p in job_pages(job.id)] == [
         (i, page(project, i + 1).id, "queued") for i in range(3)
     ]
-    assert dispatches(enqueued) == [{"job_id": outcome.job_id}]
+    assert pages_sent(enqueued) == [{"job_id": outcome.job_id, "position": p} for p in (0, 1)]
+    assert tracker(app).progress_of(record).states_raw == b"qqw"
 
 
 @BOTH_DATABASES
@@ -214,20 +224,20 @@ def test_start_refuses_a_project_still_splitting(app, enqueued, tmp_path, fake_e
         start(project)
 
     assert redis(app).get(job_key("still-splitting")) is None
-    assert dispatches(enqueued) == []
+    assert pages_sent(enqueued) == []
 
 
 def test_start_leaves_nothing_when_the_queue_is_down(
     app, enqueued, tmp_path, fake_engine, monkeypatch
 ):
-    """If the dispatch cannot be enqueued, no record, no Job and no JobPage remain."""
+    """If the first pages cannot be sent, no record, no Job and no JobPage remain."""
     project = make_project(tmp_path, "queue-down")
-    recorded = queue.enqueue
+    recorded = queue.send_page
 
     def unavailable(task_name, **kwargs):
         raise queue.QueueUnavailable("connection refused")
 
-    monkeypatch.setattr(queue, "enqueue", unavailable)
+    monkeypatch.setattr(queue, "send_page", unavailable)
 
     with pytest.raises(queue.QueueUnavailable):
         start(project)
@@ -237,7 +247,7 @@ def test_start_leaves_nothing_when_the_queue_is_down(
     assert db.session.scalars(select(JobPage)).all() == []
     for key in redis(app).scan_iter("ocr_job:*"):
         assert 0 < redis(app).ttl(key) <= ENDED_JOB_KEYS_TTL, key
-    monkeypatch.setattr(queue, "enqueue", recorded)
+    monkeypatch.setattr(queue, "send_page", recorded)
     assert start(project).started  # the failed start did not leave the slug taken
 
 
@@ -285,7 +295,7 @@ def test_resume_after_interruption_runs_only_pages_without_a_result(
     batch_ocr.run_page(first.job_id, 0)
     batch_ocr.run_page(first.job_id, 1)
     redis(app).delete(job_key("resume"))  # Redis lost the record: the job is interrupted
-    assert batch_ocr.reap_stalled_jobs() == 1
+    assert batch_ocr.watch_jobs() == 1
     assert db.session.get(Job, first.job_id).state == "interrupted"
 
     resumed = start(project, selection="resume", engine="tesseract", language="hin")
@@ -308,14 +318,14 @@ def test_a_page_a_straggler_of_the_resumed_job_finished_is_not_recognised_again(
     first = start(project, language="eng")
     batch_ocr.run_page(first.job_id, 0)
     redis(app).delete(job_key("straggler"))
-    assert batch_ocr.reap_stalled_jobs() == 1
+    assert batch_ocr.watch_jobs() == 1
     resumed = start(project, selection="resume")
     assert selected_numbers(project, resumed) == [2, 3]
 
     # The straggler of the first job finishes page 2 now, as its task would.
     first_job = db.session.get(Job, first.job_id)
     straggler_page = db.session.get(JobPage, (first.job_id, 1))
-    batch_ocr._save_revision(first_job, straggler_page, straggler_page.page, "page two", [])
+    batch_ocr.save_revision(first_job, straggler_page, straggler_page.page, "page two", [])
     started = db.session.get(Job, resumed.job_id).started_at
     db.session.execute(
         update(Revision)
@@ -371,7 +381,7 @@ def test_run_page_with_tesseract_writes_one_revision_and_is_idempotent(
     assert again.outcome == "done"
     assert (page(project, 1).version, page(project, 1).text) == (1, text)
     assert db.session.scalars(select(Revision).filter_by(page_id=first_page.id)).all() == revisions
-    assert batch_ocr.job_status(project)["done"] == 1
+    assert batch_ocr.job_status(project).done == 1
 
 
 def test_page_saved_by_a_person_after_start_is_skipped_and_kept(
@@ -393,8 +403,8 @@ def test_page_saved_by_a_person_after_start_is_skipped_and_kept(
     row = job_pages(outcome.job_id)[0]
     assert (row.state, row.reason) == ("skipped", result.reason)
     status = batch_ocr.job_status(project)
-    assert status["skipped"] == 1
-    assert status["pages"][0] == {"number": 1, "state": "skipped", "reason": result.reason}
+    assert status.skipped == 1
+    assert status.pages[0] == {"number": 1, "state": "skipped", "reason": result.reason}
 
 
 def test_engine_error_fails_the_page_and_the_job_still_ends(app, enqueued, tmp_path, fake_engine):
@@ -455,7 +465,7 @@ def test_last_page_ends_the_job(app, enqueued, tmp_path, fake_engine, answers, s
     job = db.session.get(Job, outcome.job_id)
     assert (job.state, (job.done, job.failed), job.skipped) == (state, counts, 0)
     assert job.finished_at is not None
-    assert redis(app).ttl(pages_key(outcome.job_id)) <= ENDED_JOB_KEYS_TTL
+    assert redis(app).ttl(KEYS.pages_key(outcome.job_id)) <= ENDED_JOB_KEYS_TTL
 
 
 # -- cancel ------------------------------------------------------------------------------
@@ -494,11 +504,11 @@ def test_a_record_naming_an_unknown_job_is_cleared(app, enqueued, tmp_path):
         project_slug="ghost-record",
         total=3,
     )
-    assert app.extensions["ocr_tracker"].claim(ghost) is None
+    assert tracker(app).claim(ghost) is None
 
     assert batch_ocr.current_job(project) is None
     assert redis(app).get(job_key("ghost-record")) is None
-    assert batch_ocr.job_status(project) == {"state": "none", "total": 0, "pages": []}
+    assert batch_ocr.job_status(project) == jobs.NO_JOB
 
 
 @BOTH_DATABASES
@@ -511,7 +521,7 @@ def test_a_corrupt_record_is_deleted_and_status_still_works(app, enqueued, tmp_p
 
     status = batch_ocr.job_status(project)
 
-    assert (status["state"], status["task_id"], status["done"]) == ("succeeded", first.job_id, 2)
+    assert (status.state, status.task_id, status.done) == ("succeeded", first.job_id, 2)
     assert redis(app).get(job_key("corrupt-record")) is None
     assert start(project, selection="all").started
 
@@ -524,23 +534,24 @@ def test_a_job_without_progress_for_too_long_is_interrupted(app, enqueued, tmp_p
     project = make_project(tmp_path, "stalled")
     outcome = start(project)
     batch_ocr.run_page(outcome.job_id, 0)
-    tracker = app.extensions["ocr_tracker"]
-    record = tracker.current("stalled")
+    record = tracker(app).current("stalled")
     stall = app.config["OCR_STALL_TIMEOUT"]
     job = db.session.get(Job, outcome.job_id)
 
-    redis(app).hset(progress_key(outcome.job_id), "last_progress", time.time() - stall + 30)
-    assert batch_ocr.check_running_job(job, tracker.progress_of(record)) is True
+    progress_key = KEYS.progress_key(outcome.job_id)
+    redis(app).hset(progress_key, "last_progress", time.time() - stall + 30)
+    assert batch_ocr.check_running_job(job, tracker(app).progress_of(record)) is True
     assert job.state == "running"
 
-    redis(app).hset(progress_key(outcome.job_id), "last_progress", time.time() - stall - 30)
-    assert batch_ocr.check_running_job(job, tracker.progress_of(record)) is False
+    redis(app).hset(progress_key, "last_progress", time.time() - stall - 30)
+    assert batch_ocr.check_running_job(job, tracker(app).progress_of(record)) is False
 
     db.session.expire_all()
     job = db.session.get(Job, outcome.job_id)
     assert (job.state, job.done) == ("interrupted", 1)
     assert redis(app).get(job_key("stalled")) is None
-    assert batch_ocr.job_status(project)["state"] == "interrupted"
+    assert batch_ocr.job_status(project).state == "interrupted"
+    assert "no page started, finished or beat" in batch_ocr.job_status(project).message
 
 
 def test_a_job_whose_key_vanished_is_interrupted(app, enqueued, tmp_path, fake_engine):
@@ -552,8 +563,8 @@ def test_a_job_whose_key_vanished_is_interrupted(app, enqueued, tmp_path, fake_e
     status = batch_ocr.job_status(project)
 
     assert db.session.get(Job, outcome.job_id).state == "interrupted"
-    assert (status["state"], status["task_id"]) == ("interrupted", outcome.job_id)
-    assert batch_ocr.reap_stalled_jobs() == 0
+    assert (status.state, status.task_id) == ("interrupted", outcome.job_id)
+    assert batch_ocr.watch_jobs() == 0
 
 
 # -- status ------------------------------------------------------------------------------
@@ -584,10 +595,9 @@ def test_status_has_every_field_and_percent_reaches_100_only_at_the_end(app, enq
     """The status JSON has all its fields; percent is a whole 0-100, 100 only when all finished."""
     project = make_wide_project("percent", 200)
     outcome = start(project)
-    tracker = app.extensions["ocr_tracker"]
-    record = tracker.current("percent")
+    record = tracker(app).current("percent")
 
-    queued = batch_ocr.job_status(project)
+    queued = batch_ocr.job_status(project).to_dict()
     assert STATUS_FIELDS <= set(queued)
     assert (queued["state"], queued["percent"], queued["queued"], queued["total"]) == (
         "queued",
@@ -597,10 +607,10 @@ def test_status_has_every_field_and_percent_reaches_100_only_at_the_end(app, enq
     )
     assert queued["eta_seconds"] is None and queued["finished_at"] is None
 
-    tracker.mark_running(record, 0)
+    tracker(app).mark_running(record, 0, "worker-a")
     for position in range(1, 200):
-        tracker.finish_page(record, position, "done")
-    running = batch_ocr.job_status(project)
+        tracker(app).finish_page(record, position, "done")
+    running = batch_ocr.job_status(project).to_dict()
     assert STATUS_FIELDS <= set(running)
     assert (running["state"], running["done"], running["running"]) == ("running", 199, 1)
     assert running["percent"] == 99
@@ -616,8 +626,9 @@ def test_status_has_every_field_and_percent_reaches_100_only_at_the_end(app, enq
         .values(state="done")
     )
     db.session.commit()
-    assert batch_ocr.run_page(outcome.job_id, 0).outcome == "failed"  # its image is missing
-    ended = json.loads(json.dumps(batch_ocr.job_status(project)))
+    # Its image is missing; the same worker takes the page over from its own heartbeat.
+    assert batch_ocr.run_page(outcome.job_id, 0, worker="worker-a").outcome == "failed"
+    ended = json.loads(json.dumps(batch_ocr.job_status(project).to_dict()))
     assert STATUS_FIELDS <= set(ended)
     assert (ended["state"], ended["percent"], ended["failed"]) == ("partially_failed", 100, 1)
     assert ended["finished_at"] is not None and ended["task_id"] == outcome.job_id
@@ -625,43 +636,89 @@ def test_status_has_every_field_and_percent_reaches_100_only_at_the_end(app, enq
         assert isinstance(status["percent"], int) and 0 <= status["percent"] <= 100
 
 
-def test_status_started_at_matches_the_job(app, enqueued, tmp_path, fake_engine):
-    """The live status reports the job's engine, id and start time as the record holds them."""
-    before = utcnow()
+def test_status_started_at_is_when_the_start_was_asked_for_in_utc(
+    app, enqueued, tmp_path, fake_engine
+):
+    """The live status says when the job was started, as an ISO time with its UTC offset,
+    between the clock readings taken around the start, and the same once the job has ended."""
     project = make_project(tmp_path, "started-at", pages=1)
+    before = datetime.now(UTC)
     outcome = start(project)
+    after = datetime.now(UTC)
 
-    status = batch_ocr.job_status(project)
+    live = batch_ocr.job_status(project)
+    run_all(outcome.job_id)
+    ended = batch_ocr.job_status(project)
 
-    job = db.session.get(Job, outcome.job_id)
-    assert (status["task_id"], status["engine"]) == (outcome.job_id, "fake")
-    assert status["started_at"].startswith(job.started_at.isoformat())
-    assert job.started_at >= before
+    started = datetime.fromisoformat(live.started_at)
+    assert started.utcoffset() == timedelta(0)
+    assert before <= started <= after
+    assert (live.task_id, live.engine, live.state) == (outcome.job_id, "fake", "queued")
+    assert (ended.started_at, ended.state) == (live.started_at, "succeeded")
 
 
-def test_live_page_entries_are_reused_only_while_redis_says_the_same(app, enqueued, fake_engine):
-    """Polls of an unchanged job share one list of page entries; a page changing state, or a
-    reason appearing, gives a new list that shows it, and the counts follow."""
+def test_live_page_entries_follow_every_change_of_state_and_reason(app, enqueued, fake_engine):
+    """Polls of a running job show each page's state and reason as Redis has them, however
+    often they are asked for, and an earlier answer is never changed afterwards."""
     project = make_wide_project("reuse", 50)
     start(project)
-    tracker = app.extensions["ocr_tracker"]
-    record = tracker.current("reuse")
+    record = tracker(app).current("reuse")
 
-    first, again = batch_ocr.job_status(project), batch_ocr.job_status(project)
-    assert again["pages"] is first["pages"]
+    first = batch_ocr.job_status(project)
+    assert batch_ocr.job_status(project).pages == first.pages
 
-    tracker.mark_running(record, 3)
+    tracker(app).mark_running(record, 3, "worker-a")
     running = batch_ocr.job_status(project)
-    assert running["pages"] is not first["pages"]
-    assert running["pages"][3] == {"number": 4, "state": "running"}
-    assert (running["running"], running["queued"]) == (1, 49)
-    assert first["pages"][3] == {"number": 4, "state": "queued"}, "a shared entry was changed"
+    assert running.pages[3] == {"number": 4, "state": "running"}
+    assert (running.running, running.queued) == (1, 49)
+    assert first.pages[3] == {"number": 4, "state": "queued"}, "an earlier answer was changed"
 
-    tracker.finish_page(record, 3, "failed", "the scan is unreadable")
+    tracker(app).finish_page(record, 3, "failed", "the scan is unreadable")
     failed = batch_ocr.job_status(project)
-    assert failed["pages"][3] == {
+    assert failed.pages[3] == {
         "number": 4,
         "state": "failed",
         "reason": "the scan is unreadable",
     }
-    assert (failed["failed"], failed["running"]) == (1, 0)
+    assert (failed.failed, failed.running) == (1, 0)
+    assert running.pages[3] == {"number": 4, "state": "running"}, "an earlier answer was changed"
+
+
+def count_round_trips(monkeypatch, client) -> list[int]:
+    """Count what the client sends to the server: one call per command or pipeline."""
+    sent = [0]
+    connection_class = client.connection_pool.connection_class
+    original = connection_class.send_packed_command
+
+    def counting(self, command, *args, **kwargs):
+        sent[0] += 1
+        return original(self, command, *args, **kwargs)
+
+    monkeypatch.setattr(connection_class, "send_packed_command", counting)
+    return sent
+
+
+def test_a_status_poll_costs_the_same_redis_round_trips_for_10_and_2000_pages(
+    app, enqueued, fake_engine, monkeypatch
+):
+    """The path a poll takes (job_status: the record, then the job's pages, counters and
+    reasons) reads a 2000-page job in as many round trips as a 10-page one: two, once the
+    workers' presence is cached."""
+    small, large = make_wide_project("small", 10), make_wide_project("large", 2000)
+    for project in (small, large):
+        start(project)
+        record = tracker(app).current(project.slug)
+        for position in range(0, record.total, 3):
+            tracker(app).finish_page(record, position, "failed", f"page {position}")
+    batch_ocr.job_status(small)  # the presence of workers, read once and cached for a moment
+    sent = count_round_trips(monkeypatch, redis(app))
+
+    trips = {}
+    for project in (small, large):
+        sent[0] = 0
+        status = batch_ocr.job_status(project)
+        trips[status.total] = sent[0]
+        assert len(status.pages) == status.total
+        assert status.failed == len(range(0, status.total, 3))
+
+    assert trips[10] == trips[2000] == 2

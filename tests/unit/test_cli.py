@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 
 from app import task_names
 from app.extensions import db
+from app.job_tracking import job_key
 from app.models import Job, Project, User
-from app.ocr_tracking import job_key
 from app.services.accounts import create_user
 from app.services.projects import split_source
 from tests.conftest import corpus
@@ -174,7 +174,8 @@ def test_ocr_start_starts_once_and_names_the_redis_key(app, runner, enqueued, tm
     assert first.stdout.strip() == f"job {job_id} started (redis key ocr_task:cli-ocr)"
     assert second.exit_code == 0, second.output
     assert f"job {job_id} already running" in second.stdout
-    assert enqueued == [(task_names.DISPATCH_OCR_JOB, {"job_id": job_id})]
+    # The first window of the job's pages, sent once.
+    assert enqueued == [(task_names.OCR_PAGE, {"job_id": job_id, "position": p}) for p in (0, 1)]
     assert app.extensions["redis"].get(job_key("cli-ocr")) is not None
 
 
@@ -225,7 +226,10 @@ def test_ocr_status_summarises_in_one_line(runner, enqueued, tmp_path):
     during = runner.invoke(args=["ocr", "status", "cli-summary"])
 
     assert before.stdout.strip() == "no batch OCR job has run for this project"
-    assert during.stdout.strip() == ("queued: 0/2 done, 0 failed, 0 skipped, 0 running, 2 queued")
+    summary, warning = during.stdout.strip().splitlines()
+    assert summary == "queued: 0/2 done, 0 failed, 0 skipped, 0 running, 2 queued"
+    # No worker has announced itself: the pages would wait for ever, and the status says so.
+    assert warning.startswith("warning: No running worker takes tasks from the 'ocr' queue")
 
 
 def test_ocr_cancel_stops_the_job_and_a_second_cancel_fails(app, runner, enqueued, tmp_path):

@@ -44,6 +44,8 @@ def test_defaults_are_the_documented_ones(data_dir):
         "OCR_PAGE_TIME_LIMIT": 120,
         "OCR_STALL_TIMEOUT": 2 * 120 + 60,
         "OCR_JOB_TTL": 86400,
+        "JOB_WINDOW": 0,
+        "JOB_HEARTBEAT_SECONDS": 3,
         "RENDER_DPI": 300,
         "RENDER_MAX_PIXELS": 40_000_000,
         "GOOGLE_APPLICATION_CREDENTIALS": None,

@@ -27,8 +27,8 @@ from werkzeug.security import generate_password_hash
 from app import models, task_names
 from app.engines.tesseract import installed_languages
 from app.extensions import db
+from app.job_tracking import job_key
 from app.models import Job, Project, Role
-from app.ocr_tracking import job_key
 from app.services import batch_ocr
 from app.services.accounts import create_user
 from app.services.projects import ProjectError, create_project

@@ -21,15 +21,16 @@ from flask.sessions import SecureCookieSessionInterface
 
 from app import create_app, queue, task_names
 from app.extensions import db
+from app.job_tracking import JobRecord, job_key
 from app.models import (
     BOT_USERNAME,
     Job,
+    JobKind,
     JobState,
     Project,
     Role,
     User,
 )
-from app.ocr_tracking import JobRecord, job_key
 from app.services import batch_ocr
 from app.services.accounts import bot_user, create_user
 from tests.conftest import add_ready_project, csrf_token, login, make_app, use_fakeredis
@@ -124,7 +125,7 @@ def test_redis_password_in_redis_url_is_used_for_job_records_and_the_queue(
         total=3,
     )
     with app.app_context():
-        assert app.extensions["ocr_tracker"].claim(record) is None
+        assert app.extensions["job_trackers"][JobKind.OCR].claim(record) is None
         queue.enqueue(task_names.SPLIT_SOURCE, project_id=1)
     server = redis_with_password.client()
     assert JobRecord.from_json(server.get(job_key(SLUG))) == record

@@ -19,41 +19,35 @@ from PIL import Image
 from sqlalchemy import func, select
 from werkzeug.security import generate_password_hash
 
-from app import models, queue, task_names
+from app import models, queue, task_names, use_redis
 from app.engines import ENGINES
 from app.extensions import db
 from app.models import BOT_USERNAME, Job, JobState, Page, Project, ProjectStatus
-from app.ocr_tracking import OcrJobTracker
 from app.services import batch_ocr
 from app.services.accounts import bot_user, create_user
 from app.services.pages import save_page_text
 from app.services.projects import create_project, split_source
+from app.task_names import ALL_QUEUES
 from app.views import projects as projects_views
+from app.worker_presence import this_process_info
 from tests.conftest import csrf_token, login, make_app, upload_form, use_fakeredis
-from tests.support import CORPUS, free_port
+from tests.support import CORPUS, ROOT, free_port
 
 SLUG = "view-book"
 BOOK_PAGES = 2
-#: The keys of GET .../batch-ocr/status (app/services/batch_ocr.py job_status), which the
-#: progress page's script and `flask ocr status --json` read.
-STATUS_FIELDS = {
-    "state",
-    "task_id",
-    "engine",
-    "language",
-    "started_at",
-    "finished_at",
-    "total",
-    "queued",
-    "running",
-    "done",
-    "failed",
-    "skipped",
-    "cancelled",
-    "percent",
-    "eta_seconds",
-    "pages",
-}
+
+
+def documented_status_fields() -> set[str]:
+    """The fields of the status JSON as docs/batch-ocr-task-tracking.md lists them (its table
+    under "The status of a job"), which the progress page's script, `flask ocr status --json`
+    and the API's readers go by."""
+    doc = (ROOT / "docs" / "batch-ocr-task-tracking.md").read_text()
+    section = doc.split("## The status of a job", 1)[1].split("\n## ", 1)[0]
+    first_cells = re.findall(r"^\| (`[^|]+`) \|", section, re.MULTILINE)
+    return {name for cell in first_cells for name in re.findall(r"`([a-z_]+)`", cell)}
+
+
+STATUS_FIELDS = documented_status_fields()
 
 
 def body(response) -> str:
@@ -569,8 +563,9 @@ def test_start_redirects_to_progress_and_a_second_start_lands_on_the_same_job(
     second = post_form(client, url, form, token_from=url)
     assert (second.status_code, second.headers["Location"]) == (303, url)
     assert job_count() == 1
-    assert [k for name, k in enqueued if name == task_names.DISPATCH_OCR_JOB] == [
-        {"job_id": job.id}
+    # The first window of pages went out once, for the one job.
+    assert [k for name, k in enqueued if name == task_names.OCR_PAGE] == [
+        {"job_id": job.id, "position": p} for p in range(min(BOOK_PAGES, 2))
     ]
     shown = body(client.get(url))
     assert "already running" in shown
@@ -604,7 +599,14 @@ def test_status_json_without_a_job(client, editor, book):
     login_editor(client)
     response = client.get(f"/proofing/{SLUG}/batch-ocr/status")
     assert response.status_code == 200
-    assert response.get_json() == {"state": "none", "total": 0, "pages": []}
+    status = response.get_json()
+    assert set(status) == STATUS_FIELDS
+    assert (status["state"], status["total"], status["pages"], status["task_id"]) == (
+        "none",
+        0,
+        [],
+        None,
+    )
 
 
 def test_status_json_of_a_running_job_has_the_documented_fields(client, editor, book, enqueued):
@@ -703,13 +705,13 @@ def redis_down(app, book, monkeypatch):
     closed = redis.Redis.from_url(
         f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=0.2, socket_timeout=0.2
     )
-    app.extensions["redis"] = closed
-    app.extensions["ocr_tracker"] = OcrJobTracker(closed, ttl=app.config["OCR_JOB_TTL"])
+    use_redis(app, closed)
 
     def unavailable(*args, **kwargs):
         raise queue.QueueUnavailable()
 
     monkeypatch.setattr(queue, "enqueue", unavailable)
+    monkeypatch.setattr(queue, "send_page", unavailable)
 
 
 def assert_queue_unavailable_page(response) -> None:
@@ -770,31 +772,29 @@ def test_proofreading_works_while_redis_is_down(client, editor, redis_down):
 # -- health ------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def worker_replies(app, monkeypatch):
-    """What `celery control ping` answers; fakeredis is no broker, so the ping is stubbed."""
-    replies: list[dict] = []
-    monkeypatch.setattr(app.extensions["celery"].control, "ping", lambda timeout: replies)
-    return replies
+def announce(app, hostname: str, queues: tuple[str, ...]) -> None:
+    """A worker's announcement, as its main process writes it (app/worker_presence.py)."""
+    app.extensions["worker_presence"].announce(this_process_info(hostname, queues, 2))
 
 
-def test_healthz_is_200_when_everything_answers(client, worker_replies):
-    """Database, Redis and a worker answering: 200 and status ok (no login needed)."""
-    worker_replies.append({"celery@worker-1": {"ok": "pong"}})
+def test_healthz_is_200_when_everything_answers(app, client):
+    """Database, Redis and a worker taking every queue: 200 and status ok (no login needed)."""
+    announce(app, "celery@worker-1", ALL_QUEUES)
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.get_json() == {
-        "status": "ok",
-        "checks": {
-            "database": {"ok": True},
-            "redis": {"ok": True},
-            "workers": {"ok": True, "count": 1, "names": ["celery@worker-1"]},
-        },
-    }
+    payload = response.get_json()
+    assert payload["status"] == "ok"
+    assert payload["checks"]["workers"] == {"ok": True, "count": 1, "names": ["celery@worker-1"]}
+    for queue_name in ALL_QUEUES:
+        assert payload["checks"][f"queue:{queue_name}"] == {
+            "ok": True,
+            "consumers": 1,
+            "waiting": 0,
+        }
 
 
-def test_healthz_is_503_without_workers(client, worker_replies):
-    """No worker answering the ping is degraded: nothing would run the tasks."""
+def test_healthz_is_503_without_workers(client):
+    """No worker announced is degraded: nothing would run the tasks."""
     response = client.get("/healthz")
     assert response.status_code == 503
     payload = response.get_json()
@@ -802,7 +802,17 @@ def test_healthz_is_503_without_workers(client, worker_replies):
     assert payload["checks"]["workers"] == {"ok": False, "count": 0, "names": []}
 
 
-def test_healthz_is_503_when_redis_is_down(client, redis_down, worker_replies):
+def test_healthz_names_a_queue_with_messages_and_no_consumer(app, client):
+    """A worker that takes only some queues: the queue nobody takes is failed once something
+    waits in it, with its consumers and waiting messages."""
+    announce(app, "celery@split-only", ("interactive", "celery"))
+    app.extensions["redis"].rpush("ocr", b"a page message")
+    checks = client.get("/healthz").get_json()["checks"]
+    assert checks["queue:ocr"] == {"ok": False, "consumers": 0, "waiting": 1}
+    assert checks["queue:interactive"] == {"ok": True, "consumers": 1, "waiting": 0}
+
+
+def test_healthz_is_503_when_redis_is_down(client, redis_down):
     """Redis unreachable: 503, naming Redis, and workers reported unreachable through it."""
     response = client.get("/healthz")
     assert response.status_code == 503

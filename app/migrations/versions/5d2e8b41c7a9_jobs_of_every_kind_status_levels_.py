@@ -35,6 +35,8 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_jobs_started_at'), ['started_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_jobs_started_by_id'), ['started_by_id'], unique=False)
     with op.batch_alter_table('job_pages', schema=None) as batch_op:
+        # None while a page of a job started with its upload is being prepared.
+        batch_op.alter_column('page_id', existing_type=sa.Integer(), nullable=True)
         batch_op.create_index(batch_op.f('ix_job_pages_page_id'), ['page_id'], unique=False)
 
     # Plain RENAME COLUMN (SQLite 3.25+, PostgreSQL): it carries the unique constraint with it,
@@ -165,6 +167,7 @@ def downgrade():
 
     with op.batch_alter_table('job_pages', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_job_pages_page_id'))
+        batch_op.alter_column('page_id', existing_type=sa.Integer(), nullable=False)
     with op.batch_alter_table('jobs', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_jobs_started_by_id'))
         batch_op.drop_index(batch_op.f('ix_jobs_started_at'))

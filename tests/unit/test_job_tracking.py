@@ -1,8 +1,10 @@
-"""The Redis record of OCR jobs (app/ocr_tracking.py) against fakeredis, Lua scripts included."""
+"""The Redis record of jobs (app/job_tracking.py) against fakeredis, Lua scripts included:
+claim, the window of pages sent, heartbeats, finishing, cancel and end."""
 
 from __future__ import annotations
 
 import json
+import time
 import uuid
 
 import fakeredis
@@ -10,18 +12,21 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.ocr_tracking import (
+from app.job_tracking import (
     ENDED_JOB_KEYS_TTL,
-    PAGE_STATES,
+    STATE_CODES,
+    TRACKED,
     CorruptRecord,
     JobRecord,
-    OcrJobTracker,
+    JobTracker,
     decode_page_states,
-    errors_key,
     job_key,
-    pages_key,
-    progress_key,
 )
+from app.models import ItemState, JobKind
+
+KEYS = TRACKED[JobKind.OCR]
+pages_key, progress_key, errors_key = KEYS.pages_key, KEYS.progress_key, KEYS.errors_key
+running_key, sending_key = KEYS.running_key, KEYS.sending_key
 
 TTL = 3600
 HYPOTHESIS = settings(max_examples=50, deadline=None)
@@ -45,7 +50,7 @@ def client():
 
 @pytest.fixture
 def tracker(client):
-    return OcrJobTracker(client, ttl=TTL)
+    return JobTracker(client, JobKind.OCR, ttl=TTL)
 
 
 def states(client, record: JobRecord) -> bytes:
@@ -57,7 +62,7 @@ def counters(client, record: JobRecord) -> dict[str, int]:
     return {
         key.decode(): int(value)
         for key, value in raw.items()
-        if key not in (b"first_started", b"last_progress")
+        if key not in (b"first_started", b"last_progress", b"inflight")
     }
 
 
@@ -65,12 +70,16 @@ def counters(client, record: JobRecord) -> dict[str, int]:
 
 
 def test_claim_writes_record_page_states_and_counters_with_ttls(client, tracker):
-    """A claim writes the record, one 'q' per page and zeroed counters, each with the TTL."""
+    """A claim writes the record, one 'w' (waiting) per page and zeroed counters, each with
+    the TTL; pages of a job started with its upload start 'p' (being prepared)."""
     record = make_record(total=5)
     assert tracker.claim(record) is None
 
     assert client.get(job_key("book")) == record.to_json().encode()
-    assert states(client, record) == b"q" * 5
+    assert states(client, record) == b"w" * 5
+    preparing = make_record(slug="fresh-upload", total=3)
+    assert tracker.claim(preparing, preparing=True) is None
+    assert states(client, preparing) == b"ppp"
     assert counters(client, record) == {
         "total": 5,
         "finished": 0,
@@ -116,24 +125,26 @@ def test_claim_replaces_a_corrupt_record(client, tracker):
 
     assert tracker.claim(record) is None
     assert client.get(job_key("book")) == record.to_json().encode()
-    assert states(client, record) == b"qqq"
+    assert states(client, record) == b"www"
 
 
 # -- mark_running ------------------------------------------------------------------------
 
 
-def test_mark_running_moves_a_queued_page_to_running_only(client, tracker):
-    """mark_running turns 'q' into 'r' for that page alone and notes the first start once."""
+def test_mark_running_moves_a_waiting_page_to_running_only(client, tracker):
+    """mark_running turns the page alone into 'r' under its worker's name and notes the first
+    start once; the same worker may run it again (a redelivered task)."""
     record = make_record(total=3)
     tracker.claim(record)
 
-    assert tracker.mark_running(record, 1)
-    assert states(client, record) == b"qrq"
+    assert tracker.mark_running(record, 1, "host-a:1")
+    assert states(client, record) == b"wrw"
     first_started = client.hget(progress_key(record.task_id), "first_started")
     assert first_started is not None
+    assert [(p.position, p.worker) for p in tracker.running_pages(record)] == [(1, "host-a:1")]
 
-    assert tracker.mark_running(record, 1)  # a redelivered task may run a running page
-    assert states(client, record) == b"qrq"
+    assert tracker.mark_running(record, 1, "host-a:1")
+    assert states(client, record) == b"wrw"
     assert client.hget(progress_key(record.task_id), "first_started") == first_started
 
 
@@ -164,7 +175,7 @@ def test_finish_page_counts_a_page_once(client, tracker):
     assert (first.counted, again.counted, again.last) == (True, False, False)
     assert counters(client, record) == before
     assert before["finished"] == 1 and before["done"] == 1 and before["failed"] == 0
-    assert states(client, record) == b"dqq"
+    assert states(client, record) == b"dww"
     assert not client.hexists(errors_key(record.task_id), 0)
 
 
@@ -187,7 +198,7 @@ def test_failed_and_skipped_pages_keep_their_reason(client, tracker):
     tracker.finish_page(record, 1, "skipped", "edited by a person")
     tracker.finish_page(record, 2, "done")
 
-    progress = tracker.progress("book")
+    progress = tracker.progress_of(tracker.current("book"))
     assert progress.errors == {0: "Tesseract could not read the page", 1: "edited by a person"}
     assert progress.page_states == ["failed", "skipped", "done"]
     assert (progress.counts["failed"], progress.counts["skipped"], progress.counts["done"]) == (
@@ -214,18 +225,21 @@ def test_progress_renews_the_ttl_of_every_key(client, tracker):
 # -- cancel ------------------------------------------------------------------------------
 
 
-def test_cancel_cancels_queued_pages_and_leaves_running_ones(client, tracker):
-    """Queued pages become cancelled and count as finished; running pages run on."""
-    record = make_record(total=4)
+def test_cancel_cancels_pages_not_running_and_leaves_running_ones(client, tracker):
+    """Pages waiting, sent or being prepared become cancelled and count as finished; running
+    pages run on."""
+    record = make_record(total=5)
     tracker.claim(record)
-    tracker.mark_running(record, 0)
-    tracker.finish_page(record, 1, "done")
+    assert tracker.take(record, 2) == [0, 1]
+    tracker.mark_running(record, 0, "host-a:1")
+    tracker.finish_page(record, 2, "done")
 
-    assert tracker.cancel(record) == 2
+    assert tracker.cancel(record) == 3
 
-    assert states(client, record) == b"rdcc"
-    assert counters(client, record)["cancelled"] == 2
-    assert counters(client, record)["finished"] == 3
+    assert states(client, record) == b"rcdcc"
+    assert int(client.hget(progress_key(record.task_id), "inflight")) == 1
+    assert counters(client, record)["cancelled"] == 3
+    assert counters(client, record)["finished"] == 4
     assert client.get(job_key("book")) is None
 
 
@@ -252,7 +266,7 @@ def test_cancel_keeps_a_record_naming_another_task(client, tracker):
     assert tracker.cancel(old) == 2
 
     assert client.get(job_key("book")) == new.to_json().encode()
-    assert states(client, new) == b"qq"
+    assert states(client, new) == b"ww"
 
 
 # -- end ---------------------------------------------------------------------------------
@@ -347,45 +361,6 @@ def test_current_deletes_a_deeply_nested_record(client, tracker):
     assert client.get(job_key("book")) is None
 
 
-def count_round_trips(monkeypatch, client) -> list[int]:
-    """Count what the client sends to the server: one call per command or pipeline."""
-    sent = [0]
-    connection_class = client.connection_pool.connection_class
-    original = connection_class.send_packed_command
-
-    def counting(self, command, *args, **kwargs):
-        sent[0] += 1
-        return original(self, command, *args, **kwargs)
-
-    monkeypatch.setattr(connection_class, "send_packed_command", counting)
-    return sent
-
-
-def test_progress_costs_the_same_round_trips_for_10_and_2000_pages(monkeypatch, client, tracker):
-    """progress() reads a 2000-page job in as many round trips as a 10-page job (two)."""
-    small, large = make_record(slug="small", total=10), make_record(slug="large", total=2000)
-    for record in (small, large):
-        tracker.claim(record)
-        for position in range(0, record.total, 3):
-            tracker.finish_page(record, position, "failed", f"page {position}")
-    sent = count_round_trips(monkeypatch, client)
-
-    trips = {}
-    for record in (small, large):
-        sent[0] = 0
-        progress = tracker.progress(record.project_slug)
-        trips[record.total] = sent[0]
-        assert len(progress.page_states) == record.total
-        assert progress.finished == len(progress.errors) == len(range(0, record.total, 3))
-
-    assert trips[10] == trips[2000] == 2
-
-
-def test_progress_of_a_slug_without_a_job_is_none(tracker):
-    """No record, no progress."""
-    assert tracker.progress("nothing-here") is None
-
-
 # -- properties --------------------------------------------------------------------------
 
 json_values = st.recursive(
@@ -399,7 +374,15 @@ record_like = st.fixed_dictionaries(
     {},
     optional={
         name: json_values | st.text(min_size=1)
-        for name in ("task_id", "engine", "started_at", "project_slug", "language", "total")
+        for name in (
+            "task_id",
+            "engine",
+            "started_at",
+            "project_slug",
+            "language",
+            "total",
+            "format",
+        )
     },
 )
 stored_values = st.one_of(
@@ -421,8 +404,7 @@ def test_from_json_returns_a_record_or_raises_corrupt_record(raw):
         return
     assert isinstance(record, JobRecord)
     assert all(
-        isinstance(v, str) and v
-        for v in (record.task_id, record.engine, record.started_at, record.project_slug)
+        isinstance(v, str) and v for v in (record.task_id, record.started_at, record.project_slug)
     )
     assert isinstance(record.total, int) and record.total >= 0
 
@@ -430,7 +412,8 @@ def test_from_json_returns_a_record_or_raises_corrupt_record(raw):
 valid_records = st.builds(
     JobRecord,
     task_id=st.text(min_size=1),
-    engine=st.text(min_size=1),
+    engine=st.text(),
+    format=st.text(),
     started_at=st.text(min_size=1),
     project_slug=st.text(min_size=1),
     language=st.text(),
@@ -453,8 +436,8 @@ def test_decode_page_states_gives_exactly_total_known_states(raw, total):
     decoded = decode_page_states(raw, total)
 
     assert len(decoded) == total
-    assert set(decoded) <= set(PAGE_STATES.values())
-    assert decoded[len(raw) :] == ["queued"] * max(0, total - len(raw))
+    assert set(decoded) <= set(STATE_CODES.values())
+    assert decoded[len(raw) :] == [ItemState.QUEUED] * max(0, total - len(raw))
 
 
 @st.composite
@@ -478,7 +461,7 @@ def test_any_interleaving_counts_distinct_pages_and_is_last_once(case):
     """Counters equal the distinct pages finished (first outcome wins) and one call is last."""
     total, ops = case
     client = fakeredis.FakeRedis()
-    tracker = OcrJobTracker(client, ttl=TTL)
+    tracker = JobTracker(client, JobKind.OCR, ttl=TTL)
     record = make_record(total=total)
     tracker.claim(record)
     first_outcome: dict[int, str] = {}
@@ -486,7 +469,8 @@ def test_any_interleaving_counts_distinct_pages_and_is_last_once(case):
 
     for op, position, outcome in ops:
         if op == "run":
-            assert tracker.mark_running(record, position) == (position not in first_outcome)
+            started = tracker.mark_running(record, position, "host-a:1")
+            assert started == (position not in first_outcome)
             continue
         finish = tracker.finish_page(record, position, outcome, "why" if outcome != "done" else "")
         assert finish.counted == (position not in first_outcome)
@@ -502,3 +486,162 @@ def test_any_interleaving_counts_distinct_pages_and_is_last_once(case):
         assert found[outcome] == list(first_outcome.values()).count(outcome)
     codes = {"done": "d", "failed": "f", "skipped": "s"}
     assert states(client, record).decode() == "".join(codes[first_outcome[p]] for p in range(total))
+
+
+# -- the window of pages sent, heartbeats, lost pages --------------------------------------
+
+
+def inflight(client, record: JobRecord) -> int:
+    return int(client.hget(progress_key(record.task_id), "inflight"))
+
+
+def test_take_sends_waiting_pages_until_the_window_is_full(client, tracker):
+    """take() moves waiting pages to queued, in order, until `window` are queued or running,
+    and notes them as being sent until confirm_sent()."""
+    record = make_record(total=6)
+    tracker.claim(record)
+
+    assert tracker.take(record, 3) == [0, 1, 2]
+    assert tracker.take(record, 3) == []  # the window is full
+    assert states(client, record) == b"qqqwww"
+    assert sorted(int(p) for p in client.hkeys(sending_key(record.task_id))) == [0, 1, 2]
+    tracker.confirm_sent(record, [0, 1, 2])
+    assert client.hlen(sending_key(record.task_id)) == 0
+
+    tracker.mark_running(record, 0, "host-a:1")
+    tracker.finish_page(record, 0, "done")
+    assert tracker.take(record, 3) == [3]
+    assert (states(client, record), inflight(client, record)) == (b"dqqqww", 3)
+
+
+def test_pages_being_prepared_are_sent_only_once_ready(client, tracker):
+    """A page of a fresh upload is sent only after make_ready(); making it ready twice is one."""
+    record = make_record(total=3)
+    tracker.claim(record, preparing=True)
+    assert tracker.take(record, 4) == []
+
+    assert tracker.make_ready(record, [1]) == 1
+    assert tracker.make_ready(record, [1]) == 0
+    assert tracker.take(record, 4) == [1]
+    assert states(client, record) == b"pqp"
+
+
+def test_a_duplicate_message_does_not_run_a_page_another_worker_runs(client, tracker):
+    """While its worker beats, a page is not run by a second message; once the heartbeat is
+    stale, another worker takes it over."""
+    record = make_record(total=2)
+    tracker.claim(record)
+    assert tracker.mark_running(record, 0, "host-a:1", stale_after=30)
+
+    assert tracker.mark_running(record, 0, "host-b:7", stale_after=30) is False
+    assert tracker.heartbeat(record, [0], "host-a:1") == 1
+    assert tracker.heartbeat(record, [0], "host-b:7") == 0  # not its page
+
+    client.hset(running_key(record.task_id), 0, f"host-a:1|{time.time() - 31}")
+    assert tracker.mark_running(record, 0, "host-b:7", stale_after=30)
+    assert [(p.position, p.worker) for p in tracker.running_pages(record)] == [(0, "host-b:7")]
+    assert inflight(client, record) == 1
+
+
+def test_release_lost_gives_back_pages_of_silent_workers_and_unconfirmed_sends(client, tracker):
+    """A running page whose heartbeat is stale, and a page taken for sending whose send was
+    never confirmed, wait again and leave the window; fresh ones stay as they are."""
+    record = make_record(total=4)
+    tracker.claim(record)
+    assert tracker.take(record, 4) == [0, 1, 2, 3]
+    tracker.confirm_sent(record, [0, 1])
+    tracker.mark_running(record, 0, "dead:1")
+    tracker.mark_running(record, 1, "alive:2")
+    client.hset(running_key(record.task_id), 0, f"dead:1|{time.time() - 100}")
+    client.hset(sending_key(record.task_id), 2, time.time() - 100)  # its sender died
+
+    assert tracker.release_lost(record, heartbeat_stale=12, send_stale=30) == 2
+
+    assert states(client, record) == b"wrwq"
+    assert inflight(client, record) == 2
+    assert tracker.take(record, 4) == [0, 2]
+
+
+def test_a_deferred_page_is_not_lost_and_its_retry_takes_it(client, tracker):
+    """A page waiting out a retry's countdown is not released as lost, and the retry may run
+    it from any process."""
+    record = make_record(total=1)
+    tracker.claim(record)
+    tracker.mark_running(record, 0, "host-a:1")
+    tracker.defer(record, 0, seconds=50)
+
+    assert tracker.release_lost(record, heartbeat_stale=12, send_stale=30) == 0
+    assert tracker.mark_running(record, 0, "host-b:2", stale_after=12)
+
+
+@st.composite
+def window_runs(draw):
+    """Operations of senders and workers on a job's pages, in any order, lost sends and dead
+    workers included; then the watchdog and workers finish everything."""
+    total = draw(st.integers(min_value=1, max_value=6))
+    positions = st.integers(min_value=0, max_value=total - 1)
+    op = st.one_of(
+        st.tuples(st.just("take"), st.integers(min_value=1, max_value=4)),
+        st.tuples(st.just("confirm"), positions),
+        st.tuples(st.just("run"), positions, st.sampled_from(["w1", "w2"])),
+        st.tuples(st.just("finish"), positions),
+        st.tuples(st.just("die"), st.sampled_from(["w1", "w2"])),
+        st.tuples(st.just("release")),
+        st.tuples(st.just("cancel")),
+    )
+    return total, draw(st.lists(op, max_size=40))
+
+
+@HYPOTHESIS
+@given(case=window_runs())
+def test_any_run_of_the_window_keeps_its_count_and_finishes_each_page_once(case):
+    """Whatever senders, workers and the watchdog do, in whatever order, the window's count is
+    the pages queued or running, and every page is counted finished exactly once."""
+    total, ops = case
+    client = fakeredis.FakeRedis()
+    tracker = JobTracker(client, JobKind.OCR, ttl=TTL)
+    record = make_record(total=total)
+    tracker.claim(record)
+    finished: set[int] = set()
+    lasts = 0
+    for op in ops:
+        if op[0] == "take":
+            tracker.take(record, op[1])
+        elif op[0] == "confirm":
+            tracker.confirm_sent(record, [op[1]])
+        elif op[0] == "run":
+            tracker.mark_running(record, op[1], op[2], stale_after=30)
+        elif op[0] == "finish":
+            result = tracker.finish_page(record, op[1], "done")
+            assert result.counted == (op[1] not in finished)
+            finished.add(op[1])
+            lasts += result.last
+        elif op[0] == "die":  # a worker's heartbeats stop
+            for page in tracker.running_pages(record):
+                if page.worker == op[1]:
+                    client.hset(running_key(record.task_id), page.position, f"{op[1]}|0")
+        elif op[0] == "release":
+            tracker.release_lost(record, heartbeat_stale=12, send_stale=-1)
+        elif op[0] == "cancel":  # pages not running end as cancelled: finished too
+            tracker.cancel(record)
+            raw = states(client, record)
+            finished |= {i for i in range(total) if raw[i : i + 1] == b"c"}
+        raw = states(client, record)
+        assert inflight(client, record) == raw.count(b"q") + raw.count(b"r")
+    # Messages sent are delivered, the watchdog gives back what was lost, and live workers
+    # finish whatever remains.
+    tracker.release_lost(record, heartbeat_stale=-1, send_stale=-1)
+    raw = states(client, record)
+    sent = [i for i in range(total) if raw[i : i + 1] == b"q"]
+    while taken := sent or tracker.take(record, 2):
+        sent = []
+        for position in taken:
+            tracker.mark_running(record, position, "w3", stale_after=30)
+            result = tracker.finish_page(record, position, "done")
+            assert result.counted and position not in finished
+            finished.add(position)
+            lasts += result.last
+    raw = states(client, record)
+    assert raw.count(b"w") + raw.count(b"q") + raw.count(b"r") == 0
+    assert counters(client, record)["finished"] == total
+    assert lasts <= 1
