@@ -393,7 +393,8 @@ if states then
   redis.call('SET', KEYS[1], out, 'KEEPTTL')
   redis.call('HINCRBY', KEYS[2], 'cancelled', n)
   redis.call('HINCRBY', KEYS[2], 'finished', n)
-  redis.call('HINCRBY', KEYS[2], 'inflight', -sent)
+  -- Only when non-zero: Lua's -0 reaches Redis as "-0", which HINCRBY refuses.
+  if sent > 0 then redis.call('HINCRBY', KEYS[2], 'inflight', -sent) end
   redis.call('HSET', KEYS[2], 'last_progress', ARGV[2])
   redis.call('DEL', KEYS[3])
 end

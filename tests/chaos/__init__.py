@@ -83,7 +83,7 @@ def revisions_per_page(project_id: int, job_id: str) -> dict[int, int]:
 
 def live_counts(project: Project) -> dict:
     db.session.expire_all()
-    return batch_ocr.job_status(project)
+    return batch_ocr.job_status(project).to_dict()
 
 
 def ocr_children(pid: int) -> list[int]:

@@ -105,7 +105,7 @@ def test_redis_restart_without_persistence_interrupts_and_resume_runs_the_rest(
         )
         reported = time.monotonic() - restarted
         assert redis.get(job_key(project.slug)) is None
-        assert batch_ocr.reap_stalled_jobs() == 0  # nothing left live to reap
+        assert batch_ocr.watch_jobs() == 0  # nothing left live to reap
 
         finished_before_resume = page_ids(first.job_id, "done")
         resumed = start_job(project, selection="resume")

@@ -165,7 +165,7 @@ def test_whole_worker_killed_with_a_short_stall_timeout_is_interrupted_then_resu
             assert by_first[number] + by_resume[number] == 1, (number, by_first, by_resume)
         db.session.expire_all()
         assert db.session.get(Job, first.job_id).state == JobState.INTERRUPTED
-        assert batch_ocr.reap_stalled_jobs() == 0
+        assert batch_ocr.watch_jobs() == 0
     record_result(
         "2b. whole worker SIGKILL, OCR_STALL_TIMEOUT=30",
         "as 2, with the stall timeout below the redelivery delay",

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import html
 import os
-import re
 import shutil
 import sqlite3
 import threading
@@ -190,7 +189,7 @@ def test_cancel_keeps_done_pages_and_resume_runs_only_the_pages_not_run(stack_ap
 
     def a_page_done():
         db.session.expire_all()
-        return batch_ocr.job_status(project).get("done", 0) >= 1
+        return batch_ocr.job_status(project).done >= 1
 
     wait_for(a_page_done, 120, "the first page of the job to be done", interval=0.1)
     job = batch_ocr.cancel_batch_ocr(project)
@@ -447,15 +446,13 @@ def test_hung_engine_fails_its_page_on_the_time_limit_and_the_worker_goes_on(own
     redis = stack.app.extensions["redis"]
     with stack.app.app_context():
         project = make_ready_project(slug, pdf_of(tmp_path / "p.pdf", [2, 3, 2]))
-        started = time.monotonic()
         start(project)
         status = wait_for_job_end(project, 90)
-        assert time.monotonic() - started < 10 + 15, "the job outlived the page time limit"
         assert status["state"] == "partially_failed", status
         assert [p["state"] for p in status["pages"]] == ["done", "failed", "done"], status
-        reason = status["pages"][1]["reason"]
-        limit = re.search(r"longer than (?:the )?(\d+) s", reason)
-        assert limit and int(limit.group(1)) <= 10, reason
+        # Tesseract's own limit (pytesseract kills it): Celery's soft limit is proven apart,
+        # in tests/integration/test_page_time_limit.py.
+        assert status["pages"][1]["reason"] == "Tesseract took longer than 10 s on this page"
         assert redis.get(job_key(slug)) is None
 
         write_fake_tesseract(fake, hang_on=None)
@@ -475,7 +472,8 @@ def test_job_without_worker_is_interrupted_after_the_stall_timeout_then_resumed(
 ):
     """A job nobody runs is left alone until OCR_STALL_TIMEOUT has passed, then the reaper
     marks it interrupted and clears its key; with a worker back, resume completes it."""
-    stack = own_stack(OCR_PAGE_TIME_LIMIT="10", OCR_STALL_TIMEOUT="25")
+    # The smallest limits the settings allow: a page limit of 5 s, a stall timeout above it.
+    stack = own_stack(OCR_PAGE_TIME_LIMIT="5", OCR_STALL_TIMEOUT="6")
     redis = stack.app.extensions["redis"]
     with stack.app.app_context():
         source = pdf_of(tmp_path / "p.pdf", [2, 3])
@@ -494,9 +492,9 @@ def test_job_without_worker_is_interrupted_after_the_stall_timeout_then_resumed(
 
         before = time.time()
         lost = start(project)
-        assert batch_ocr.reap_stalled_jobs() == 0
-        wait_for(batch_ocr.reap_stalled_jobs, 60, "the reaper to end the stalled job", 1.0)
-        assert time.time() - before >= 25, "interrupted before OCR_STALL_TIMEOUT"
+        assert batch_ocr.watch_jobs() == 0
+        wait_for(batch_ocr.watch_jobs, 60, "the watchdog to end the stalled job", 0.5)
+        assert time.time() - before >= 6, "interrupted before OCR_STALL_TIMEOUT"
         db.session.expire_all()
         job = db.session.get(Job, lost.job_id)
         assert job.state == JobState.INTERRUPTED

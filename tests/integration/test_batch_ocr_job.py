@@ -45,7 +45,7 @@ def wait_for_job_end(project: Project, timeout: float = 300) -> dict:
     def ended():
         db.session.expire_all()
         status = batch_ocr.job_status(project)
-        return status if status["state"] not in ("queued", "running") else None
+        return None if status.is_live else status.to_dict()
 
     return wait_for(ended, timeout, f"the OCR job of {project.slug} to end", interval=0.3)
 

@@ -253,7 +253,7 @@ def test_200_users_polling_20_running_500_page_jobs(tmp_path):
         )
         with stack.app.app_context():
             still_running = [
-                batch_ocr.job_status(db.session.query(Project).filter_by(slug=slug).one())["state"]
+                batch_ocr.job_status(db.session.query(Project).filter_by(slug=slug).one()).state
                 for slug in slugs
             ]
     finally:

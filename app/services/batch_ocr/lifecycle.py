@@ -5,11 +5,13 @@ The lifecycle itself is every job's (app/services/jobs/lifecycle.py); this is it
 
 from __future__ import annotations
 
+from app import queue
 from app.models import Job, JobKind, Project
 from app.services import jobs
 from app.services.batch_ocr.start import BatchOcrError
 
 
+@queue.needs_redis
 def cancel_batch_ocr(project: Project) -> Job:
     """Stop the pages not yet started; pages already done keep their text."""
     try:

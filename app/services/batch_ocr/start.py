@@ -12,6 +12,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select
 
+from app import queue
 from app.engines import get_engine
 from app.extensions import db
 from app.models import (
@@ -99,6 +100,7 @@ def _pages_to_resume(project: Project) -> list[int]:
     return [page_id for page_id in ids if page_id is not None]
 
 
+@queue.needs_redis
 def start_batch_ocr(
     project: Project,
     *,
@@ -133,6 +135,7 @@ def start_batch_ocr(
     )
 
 
+@queue.needs_redis
 def start_with_upload(
     project: Project, *, engine: str, language: str | None, user: User | None
 ) -> jobs.StartOutcome:
