@@ -5,6 +5,7 @@ the engine, each ending the page with a reason and never leaving it running."""
 from __future__ import annotations
 
 import logging
+import os
 import re
 
 import pytest
@@ -131,3 +132,22 @@ def test_a_message_for_a_finished_page_does_nothing(job, engine):
 
     assert engine.calls == 1
     assert page_outcome(job) == ("done", None)
+
+
+def test_a_page_held_by_a_dead_process_of_the_same_worker_is_taken_over_at_once(
+    app, job, engine
+):
+    """A pool process killed mid-page leaves a fresh heartbeat behind; the page handed back
+    by Celery is run by a sibling process at once, not after the heartbeat goes stale. A page
+    held by a live process, or by another node, is not."""
+    tracker = app.extensions["job_trackers"]["ocr"]
+    project = db.session.get(JobPage, (job, 0)).job.project
+    record = tracker.current(project.slug)
+    engine.script = ["text"]
+    tracker.mark_running(record, 0, f"celery@here:{os.getpid()}")  # alive: this very process
+    assert batch_ocr.run_page(job, 0, worker="celery@here:1").outcome == "not run"
+
+    dead = 2**22 + 12345  # above Linux's largest pid_max: no such process
+    tracker.mark_running(record, 0, f"celery@here:{dead}", stale_after=0)
+    assert batch_ocr.run_page(job, 0, worker="celery@elsewhere:1").outcome == "not run"
+    assert batch_ocr.run_page(job, 0, worker="celery@here:1").outcome == "done"

@@ -9,6 +9,7 @@ job. Each step is idempotent, so a redelivered or duplicated message changes not
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -58,7 +59,10 @@ def run_item(job_id: str, position: int, work: PageWork, *, worker: str) -> Page
         finish(job, record, position, PageOutcome(job_page.state, job_page.reason or ""))
         return PageOutcome(job_page.state, job_page.reason or "")
     interval = current_app.config["JOB_HEARTBEAT_SECONDS"]
-    if not jobs.mark_running(record, position, worker, stale_after(interval)):
+    if not jobs.mark_running(record, position, worker, stale_after(interval)) and not (
+        _holder_died_here(jobs.running_pages(record), position, worker)
+        and jobs.mark_running(record, position, worker, stale_after=0)
+    ):
         return PageOutcome(NOT_RUN, "the page was cancelled, finished or is running elsewhere")
     if job.state == JobState.QUEUED:
         db.session.query(Job).filter_by(id=job_id, state=JobState.QUEUED).update(
@@ -74,6 +78,27 @@ def run_item(job_id: str, position: int, work: PageWork, *, worker: str) -> Page
     finish(job, record, position, outcome)
     job_events.page_finished(job, outcome.outcome, seconds, worker)
     return outcome
+
+
+def _holder_died_here(running: list, position: int, worker: str) -> bool:
+    """Whether the page is held by a process of this same worker node that no longer exists:
+    a pool process killed mid-page, whose page Celery has just handed back. Its heartbeat is
+    still fresh, but there is no need to wait for it to go stale."""
+    node, _, _pid = worker.rpartition(":")
+    for page in running:
+        if page.position != position:
+            continue
+        holder_node, _, holder_pid = page.worker.rpartition(":")
+        if holder_node != node or not holder_pid.isdigit():
+            return False
+        try:
+            os.kill(int(holder_pid), 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
+    return False
 
 
 def fail_item(job_id: str, position: int, reason: str, *, worker: str | None = None) -> None:
