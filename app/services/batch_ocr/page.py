@@ -75,7 +75,7 @@ def _ocr_work(job: Job, job_page: JobPage, *, final_attempt: bool) -> PageOutcom
 
 
 def _mark_page_failed(page: Page, reason: str) -> None:
-    page.ocr_state = "failed"
+    page.ocr_state = ItemState.FAILED
     page.ocr_error = reason[:500]
 
 
@@ -167,7 +167,7 @@ def save_revision(job: Job, job_page: JobPage, page: Page, text: str, boxes: lis
             version=Page.version + 1,
             text=text,
             ocr_boxes=boxes,
-            ocr_state="done",
+            ocr_state=ItemState.DONE,
             ocr_error=None,
         )
         .execution_options(synchronize_session=False)

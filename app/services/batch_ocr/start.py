@@ -73,7 +73,7 @@ def _selected_pages(project: Project, selection: str) -> list[int]:
         # stays "never edited by a person" with the proofreading levels.
         query = query.where(Page.proofread_at.is_(None))
     elif selection == "failed":
-        query = query.where(Page.ocr_state == "failed")
+        query = query.where(Page.ocr_state == ItemState.FAILED)
     elif selection == RESUME:
         return _pages_to_resume(project)
     elif selection != "all":

@@ -19,12 +19,14 @@ from sqlalchemy import select
 from app import task_names
 from app.extensions import db
 from app.job_tracking import JobProgress, JobRecord
-from app.models import ItemState, Job, JobKind, JobPage, Page
+from app.models import LIVE_JOB_STATES, ItemState, Job, JobKind, JobPage, JobState, Page
 from app.services.jobs.kinds import JOB_TYPES, presence
 from app.services.jobs.lifecycle import iso
 
 #: The page states counted in a status, in the order they are shown.
 COUNTED_STATES = tuple(ItemState)
+#: Pages not finished yet.
+UNFINISHED = (ItemState.PREPARING, ItemState.QUEUED, ItemState.RUNNING)
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,7 @@ class JobStatus:
 
     @property
     def is_live(self) -> bool:
-        return self.state in ("queued", "running")
+        return self.state in LIVE_JOB_STATES
 
     @property
     def finished(self) -> int:
@@ -146,7 +148,7 @@ def live_status(
     kind: JobKind, record: JobRecord, progress: JobProgress, started_by: str | None = None
 ) -> JobStatus:
     counts, pages = _live_pages(record, progress)
-    unfinished = counts["preparing"] + counts["queued"] + counts["running"]
+    unfinished = sum(counts[state] for state in UNFINISHED)
     finished = record.total - unfinished
     eta = None
     if progress.first_started and finished:
@@ -154,7 +156,7 @@ def live_status(
         # Never "0 s left" while pages remain: a page still running takes some time.
         eta = max(1, round(unfinished * elapsed / finished)) if unfinished else None
     return JobStatus(
-        state="running" if progress.first_started else "queued",
+        state=JobState.RUNNING if progress.first_started else JobState.QUEUED,
         kind=JobKind(kind).value,
         task_id=record.task_id,
         engine=record.engine or None,
@@ -174,9 +176,9 @@ def live_status(
 def _worker_warning(kind: JobKind, counts: dict[str, int]) -> str | None:
     """Why waiting pages may wait for ever: no live worker takes their queue."""
     waiting = []
-    if counts["queued"]:
+    if counts[ItemState.QUEUED]:
         waiting.append(JOB_TYPES[JobKind(kind)].queue)
-    if counts["preparing"]:
+    if counts[ItemState.PREPARING]:
         waiting.append(task_names.INTERACTIVE_QUEUE)  # where the split of an upload runs
     missing = [queue for queue in waiting if presence().consumers(queue) == 0]
     if not missing:
@@ -203,7 +205,7 @@ def ended_status(job: Job) -> JobStatus:
         if reason:
             entry["reason"] = reason
         pages.append(entry)
-    finished = job.total - counts["queued"] - counts["preparing"]
+    finished = job.total - counts[ItemState.QUEUED] - counts[ItemState.PREPARING]
     options = job.options or {}
     return JobStatus(
         state=job.state,
