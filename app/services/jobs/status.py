@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from typing import Any
 
@@ -70,9 +70,12 @@ class JobStatus:
         return self.total - self.preparing - self.queued - self.running
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # Shallow: dataclasses.asdict would deep-copy every page entry, and was most of the
+        # cost of a 500-page poll. The entries are shared, so never mutate them.
+        return {name: getattr(self, name) for name in _FIELDS}
 
 
+_FIELDS = tuple(f.name for f in fields(JobStatus))
 NO_JOB = JobStatus(state="none")
 
 
