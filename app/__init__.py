@@ -147,9 +147,29 @@ def _init_login(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from app.views import auth, batch_ocr, health, pages, projects
+    from app.views import (
+        admin,
+        auth,
+        batch_ocr,
+        health,
+        metrics,
+        notifications,
+        pages,
+        project_settings,
+        projects,
+    )
 
-    for module in (auth, projects, pages, batch_ocr, health):
+    for module in (
+        auth,
+        projects,
+        pages,
+        batch_ocr,
+        health,
+        admin,
+        metrics,
+        notifications,
+        project_settings,
+    ):
         app.register_blueprint(module.bp)
 
 

@@ -14,7 +14,7 @@ from celery.utils.log import get_task_logger
 
 from app import task_names
 from app.engines import TransientOcrError
-from app.services import batch_ocr, projects
+from app.services import batch_ocr, projects, retention, webhooks
 
 log = get_task_logger(__name__)
 
@@ -61,3 +61,25 @@ def watch_jobs() -> None:
     ended = batch_ocr.reap_stalled_jobs()
     if ended:
         log.warning("%d stalled OCR jobs ended", ended)
+
+
+@shared_task(
+    bind=True,
+    name=task_names.DELIVER_WEBHOOK,
+    autoretry_for=(webhooks.WebhookRetry,),
+    retry_backoff=webhooks.RETRY_BACKOFF,
+    retry_backoff_max=webhooks.RETRY_BACKOFF_MAX,
+    retry_jitter=True,
+    max_retries=webhooks.MAX_ATTEMPTS - 1,
+    # A receiver that trickles its answer byte by byte stays under the socket timeout of each
+    # read: the soft limit ends the attempt (recorded as failed, and retried) whatever it does.
+    soft_time_limit=90,
+    time_limit=120,
+)
+def deliver_webhook(self, *, delivery_id: int) -> None:
+    webhooks.deliver(delivery_id, final_attempt=self.request.retries >= self.max_retries)
+
+
+@shared_task(name=task_names.CLEAN_UP)
+def clean_up() -> None:
+    retention.clean_up()

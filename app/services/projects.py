@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
 import shutil
-import time
 import uuid
 from pathlib import Path
 from typing import BinaryIO
@@ -19,6 +17,7 @@ from app import queue, task_names
 from app.extensions import db
 from app.models import MemberRole, Page, Project, ProjectMember, ProjectStatus, User
 from app.rendering import SourceDocument, UnusableSource, iter_pages
+from app.services import retention
 from app.services.accounts import user_named
 
 log = logging.getLogger(__name__)
@@ -82,7 +81,7 @@ def create_project(
     # files, and the one that loses the unique constraint removes only its own.
     staging = directory.parent / f".incoming-{uuid.uuid4().hex}"
     staging.mkdir(parents=True)
-    _remove_stale_staging(directory.parent)
+    retention.remove_stale_staging(directory.parent)
     try:
         stored = staging / ("source" + _suffix(filename))
         with stored.open("wb") as out:
@@ -126,20 +125,6 @@ def create_project(
         raise
     log.info("project %s created from %s (%d pages)", slug, filename, page_count)
     return project
-
-
-#: A staging directory this old belongs to an upload whose process died: no upload takes a day.
-STALE_STAGING_SECONDS = 24 * 3600
-
-
-def _remove_stale_staging(projects_dir: Path) -> None:
-    """Remove what uploads cut off by a crash left behind (their staging directories)."""
-    cutoff = time.time() - STALE_STAGING_SECONDS
-    for stale in projects_dir.glob(".incoming-*"):
-        with contextlib.suppress(OSError):  # another upload may be removing it too
-            if stale.stat().st_mtime < cutoff:
-                shutil.rmtree(stale)
-                log.warning("removed %s, left by an upload that did not finish", stale.name)
 
 
 def set_member(project: Project, user: User, role: str) -> ProjectMember:
