@@ -312,7 +312,8 @@ def cleanup(dry_run: bool) -> None:
     verb = "would remove" if dry_run else "removed"
     for removal in removed:
         click.echo(f"{verb} {removal}")
-    click.echo(f"{len(removed)} {'thing' if len(removed) == 1 else 'things'} {verb}")
+    things = f"{len(removed)} {'thing' if len(removed) == 1 else 'things'}"
+    click.echo(f"{things} would be removed" if dry_run else f"{things} removed")
 
 
 @click.command("demo")

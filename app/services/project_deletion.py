@@ -29,6 +29,7 @@ from app.models import (
     LIVE_JOB_STATES,
     Export,
     Job,
+    JobKind,
     JobPage,
     Notification,
     Page,
@@ -42,6 +43,18 @@ from app.services.projects import project_dir
 
 log = logging.getLogger(__name__)
 
+JOB_NAMES = {JobKind.OCR: "batch OCR", JobKind.EXPORT: "export", JobKind.REPLACE: "replace"}
+#: The order the summary names what went in.
+ROW_ORDER = (
+    "pages",
+    "revisions",
+    "jobs",
+    "job pages",
+    "members",
+    "exports",
+    "notifications",
+    "webhook deliveries",
+)
 #: What stands in the project's status while it is being deleted (never seen for long).
 DELETING_MESSAGE = "This project is being deleted."
 
@@ -60,7 +73,7 @@ class DeletionReport:
     redis_keys: int = 0
 
     def summary(self) -> str:
-        counts = ", ".join(f"{n} {name}" for name, n in self.rows.items() if n)
+        counts = ", ".join(f"{self.rows[name]} {name}" for name in ROW_ORDER if self.rows.get(name))
         return (
             f"project {self.slug} deleted: {counts or 'no rows besides it'}; "
             f"{self.files} files, {self.redis_keys} Redis keys"
@@ -105,8 +118,9 @@ def refusal(project: Project) -> str | None:
                 return "A job of this project is starting. Cancel it first, then delete."
             live = None
     if live is not None:
+        what = JOB_NAMES.get(live.kind, live.kind)
         return (
-            f"A {live.kind} job of this project is {live.state}. Cancel it first (on its "
+            f"The {what} job of this project is {live.state}. Cancel it first (on its "
             f"page, or `flask ocr cancel {project.slug}`), then delete the project."
         )
     return None

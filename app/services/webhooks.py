@@ -102,10 +102,10 @@ def address_refusal(address: str) -> str | None:
         return "a multicast address"
     if ip.is_unspecified:
         return "an unspecified address"
-    if ip.is_private:
-        return "a private address"
     if ip.is_reserved:
         return "a reserved address"
+    if ip.is_private:
+        return "a private address"
     if not ip.is_global:
         return "not a public address"
     return None
@@ -206,7 +206,11 @@ def send_job_ended(job: Job) -> WebhookDelivery | None:
     if existing is not None:
         return existing
     delivery = WebhookDelivery(
-        project_id=project.id, job_id=job.id, url=project.webhook_url, event=EVENT_JOB_ENDED
+        project_id=project.id,
+        job_id=job.id,
+        url=project.webhook_url,
+        event=EVENT_JOB_ENDED,
+        body="",  # written below, once the row has the id the body carries
     )
     db.session.add(delivery)
     db.session.flush()
