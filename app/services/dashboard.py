@@ -19,7 +19,16 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app import metrics, task_names
 from app.extensions import db
-from app.models import LIVE_JOB_STATES, ItemState, Job, JobKind, JobPage, Page, Project, utcnow
+from app.models import (
+    FINISHED_ITEM_STATES,
+    LIVE_JOB_STATES,
+    ItemState,
+    Job,
+    JobPage,
+    Page,
+    Project,
+    utcnow,
+)
 from app.queue import REDIS_DOWN
 from app.services import cluster
 
@@ -161,36 +170,32 @@ def _running_jobs() -> list[dict[str, Any]]:
     jobs = db.session.scalars(
         select(Job).where(Job.state.in_(LIVE_JOB_STATES)).order_by(Job.started_at)
     ).all()
-    return [_job_row(job) for job in jobs]
+    # Live counts from the per-page rows, which each page's outcome updates as it finishes:
+    # one grouped query for all running jobs, whatever their kind.
+    counts: dict[str, dict[str, int]] = {job.id: {} for job in jobs}
+    if jobs:
+        for job_id, state, n in db.session.execute(
+            select(JobPage.job_id, JobPage.state, func.count())
+            .where(JobPage.job_id.in_(list(counts)))
+            .group_by(JobPage.job_id, JobPage.state)
+        ):
+            counts[job_id][state] = n
+    return [_job_row(job, counts[job.id]) for job in jobs]
 
 
-def _job_row(job: Job) -> dict[str, Any]:
-    finished, done, failed = _live_counts(job)
+def _job_row(job: Job, states: dict[str, int]) -> dict[str, Any]:
+    finished = sum(states.get(state, 0) for state in FINISHED_ITEM_STATES)
     return {
         "job": job,
         "slug": job.project.slug,
         "title": job.project.title,
         "finished": finished,
-        "done": done,
-        "failed": failed,
+        "done": states.get(ItemState.DONE, 0),
+        "failed": states.get(ItemState.FAILED, 0),
         "percent": finished * 100 // job.total if job.total else 0,
         "starter": job.started_by.username if job.started_by else "command line",
         "age_seconds": (utcnow() - job.started_at).total_seconds(),
     }
-
-
-def _live_counts(job: Job) -> tuple[int, int, int]:
-    """(finished, done, failed) pages of a running job: from its live record for OCR, from
-    its row otherwise (or when the record cannot be read)."""
-    if job.kind == JobKind.OCR:
-        try:
-            progress = current_app.extensions["ocr_tracker"].progress(job.project.slug)
-            if progress is not None and progress.record.task_id == job.id:
-                counts = progress.counts
-                return progress.finished, counts.get("done", 0), counts.get("failed", 0)
-        except REDIS_DOWN:
-            pass
-    return job.done + job.failed + job.skipped, job.done, job.failed
 
 
 def _failures() -> tuple[int, list[dict[str, Any]]]:
