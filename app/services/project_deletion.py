@@ -143,10 +143,13 @@ def delete_project(project: Project) -> DeletionReport:
     if not taken:
         raise ProjectDeletionError("The project changed meanwhile; look at it again.")
     db.session.refresh(project)
-    reason = refusal(project)
+    try:
+        reason = refusal(project)
+    except BaseException:  # Redis down: the project must not stay "being deleted"
+        _restore(project_id, previous)
+        raise
     if reason is not None:
-        project.status, project.status_message = previous
-        db.session.commit()
+        _restore(project_id, previous)
         raise ProjectDeletionError(reason)
 
     job_ids = list(db.session.scalars(select(Job.id).filter_by(project_id=project_id)))
@@ -172,17 +175,24 @@ def delete_project(project: Project) -> DeletionReport:
         db.session.execute(delete(Project).filter_by(id=project_id))
         db.session.commit()
     except BaseException:
-        db.session.rollback()
-        project = db.session.get(Project, project_id)
-        if project is not None:
-            project.status, project.status_message = previous
-            db.session.commit()
+        _restore(project_id, previous)
         raise
 
     report.files = _remove_files(slug, export_paths)
     report.redis_keys = _remove_redis_keys(slug, job_ids)
     log.info("%s", report.summary())
     return report
+
+
+def _restore(project_id: int, previous: tuple[str, str | None]) -> None:
+    """Put the project back as it was before the deletion began."""
+    db.session.rollback()
+    db.session.execute(
+        update(Project)
+        .filter_by(id=project_id)
+        .values(status=previous[0], status_message=previous[1])
+    )
+    db.session.commit()
 
 
 def _remove_files(slug: str, export_paths: list[str]) -> int:

@@ -234,3 +234,23 @@ def test_the_cli_deletes_with_yes_and_says_why_it_will_not(app):
     assert "error: The batch OCR job of this project is running. Cancel it first" in busy.output
     missing = runner.invoke(args=["projects", "delete", "nothing-here", "--yes"])
     assert "error: no project 'nothing-here'" in missing.output
+
+
+def test_a_redis_outage_during_the_check_leaves_the_project_as_it_was(app, monkeypatch):
+    import redis as redis_lib
+
+    from app.queue import QueueUnavailable
+
+    add_ready_project(app, "outage", 1)
+    project = db.session.query(Project).filter_by(slug="outage").one()
+
+    def down(*args, **kwargs):
+        raise redis_lib.ConnectionError("down")
+
+    monkeypatch.setattr(app.extensions["redis"], "get", down)
+    with pytest.raises(QueueUnavailable):
+        delete_project(project)
+    db.session.expire_all()
+    project = db.session.query(Project).filter_by(slug="outage").one()
+    assert (project.status, project.status_message) == (ProjectStatus.READY, None)
+    assert len(project.pages) == 1
