@@ -9,9 +9,10 @@ once app/worker_presence.py (the presence registry in Redis) lands, `workers`, `
 
 Remote control is a broadcast whose answers are collected until nobody has answered for a
 timeout, so every call waits at least that long: the three questions go out at once, each with
-REMOTE_CONTROL_TIMEOUT, and their answers are kept for CACHE_SECONDS in each process. A slow or
-wedged worker therefore costs a page at most one timeout, and only once per cache period;
-meanwhile a second request in the same process gets the previous answer instead of waiting.
+REMOTE_CONTROL_TIMEOUT, and their answers are kept for CACHE_SECONDS in each process. When they
+are older, the previous answers are returned at once while a background thread asks again, so
+only the first request of a web process ever waits for the workers, and a slow or wedged worker
+never makes a page slow.
 """
 
 from __future__ import annotations
@@ -75,7 +76,9 @@ class _Snapshot:
 
 
 class _WorkerCache:
-    """The last answers of the workers in this process, refreshed by one thread at a time."""
+    """The last answers of the workers in this process. Once there is an answer, a stale one is
+    still returned at once while one background thread asks again: only the very first request
+    of a process waits for the workers."""
 
     def __init__(self) -> None:
         self.snapshot = _Snapshot()
@@ -84,12 +87,20 @@ class _WorkerCache:
     def get(self, celery: Celery) -> _Snapshot:
         if time.monotonic() - self.snapshot.taken_at < CACHE_SECONDS:
             return self.snapshot
-        if not self.lock.acquire(blocking=self.snapshot.taken_at == 0.0):
-            return self.snapshot  # another request is asking: the previous answer will do
-        try:
-            if time.monotonic() - self.snapshot.taken_at >= CACHE_SECONDS:
-                self.snapshot = _ask_workers(celery)
+        if self.snapshot.taken_at == 0.0:
+            with self.lock:
+                if self.snapshot.taken_at == 0.0:
+                    self.snapshot = _ask_workers(celery)
             return self.snapshot
+        if self.lock.acquire(blocking=False):
+            threading.Thread(target=self._refresh, args=(celery,), daemon=True).start()
+        return self.snapshot
+
+    def _refresh(self, celery: Celery) -> None:
+        try:
+            self.snapshot = _ask_workers(celery)
+        except Exception:  # noqa: BLE001 -- the previous answer stays; the next get asks again
+            log.exception("asking the workers failed")
         finally:
             self.lock.release()
 

@@ -3,6 +3,7 @@ pages, queues, running jobs of every project, the last day's failures, and throu
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import timedelta
 
@@ -13,6 +14,7 @@ from app.extensions import db
 from app.models import JobState, Project
 from app.services import cluster
 from app.services.cluster import RunningTask, WorkerNode, _Snapshot
+from tests.support import wait_for
 from tests.unit.ops.conftest import client_of, make_job, ready_project
 
 
@@ -127,17 +129,26 @@ def test_with_no_worker_and_no_broker_the_dashboard_says_so(web, users, answerin
     assert "The workers cannot be asked" in ada.get("/admin").get_data(as_text=True)
 
 
-def test_worker_answers_are_cached_and_asked_once_per_period(app, monkeypatch):
+def test_worker_answers_are_cached_and_refreshed_without_waiting(app, monkeypatch):
+    """The first request waits for the answers; later ones never do: a stale answer is
+    returned at once while a background thread asks again."""
     asked = []
+    release = threading.Event()
 
     def ask(celery):
         asked.append(time.monotonic())
-        return _Snapshot(taken_at=time.monotonic(), nodes=[], reachable=True)
+        if len(asked) > 1:
+            release.wait(10)  # a wedged worker: the second question hangs until released
+        return _Snapshot(taken_at=time.monotonic(), nodes=[], reachable=len(asked) > 1)
 
     monkeypatch.setattr(cluster, "_ask_workers", ask)
     for _ in range(5):
-        cluster.workers()
+        assert cluster.workers_reachable() is False  # the first answer, reused
     assert len(asked) == 1
-    app.extensions["cluster_workers"].snapshot.taken_at -= cluster.CACHE_SECONDS
-    cluster.workers()
+    cache = app.extensions["cluster_workers"]
+    cache.snapshot.taken_at -= cluster.CACHE_SECONDS
+    assert cluster.workers_reachable() is False  # stale, returned while the refresh hangs
+    assert cluster.workers_reachable() is False  # and no second refresh is started
     assert len(asked) == 2
+    release.set()
+    wait_for(lambda: cluster.workers_reachable(), 5, "the refreshed answer")
