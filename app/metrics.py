@@ -260,10 +260,7 @@ def read_gauges() -> Gauges:
     if cluster.workers_reachable():
         nodes = cluster.workers()
         gauges.workers = nodes
-        gauges.consumers = {
-            queue: sum(1 for node in nodes if queue in node.queues)
-            for queue in task_names.ALL_QUEUES
-        }
+        gauges.consumers = {queue: cluster.consumers(queue) for queue in task_names.ALL_QUEUES}
         gauges.ok["workers"] = True
     else:
         gauges.ok["workers"] = False

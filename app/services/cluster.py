@@ -85,11 +85,12 @@ class _WorkerCache:
         self.lock = threading.Lock()
 
     def get(self, celery: Celery) -> _Snapshot:
-        if time.monotonic() - self.snapshot.taken_at < CACHE_SECONDS:
+        fresh = time.monotonic() - self.snapshot.taken_at < CACHE_SECONDS
+        if self.snapshot.taken_at and fresh:
             return self.snapshot
-        if self.snapshot.taken_at == 0.0:
+        if not self.snapshot.taken_at:
             with self.lock:
-                if self.snapshot.taken_at == 0.0:
+                if not self.snapshot.taken_at:
                     self.snapshot = _ask_workers(celery)
             return self.snapshot
         if self.lock.acquire(blocking=False):

@@ -103,7 +103,7 @@ def build() -> Dashboard:
             {
                 "name": name,
                 "depth": depths.get(name, 0),
-                "consumers": sum(1 for node in nodes if name in node.queues),
+                "consumers": cluster.consumers(name),
             }
             for name in task_names.ALL_QUEUES
         ]
