@@ -17,11 +17,10 @@ ENV PYTHONUNBUFFERED=1 \
     DATA_DIR=/data
 
 WORKDIR /app
-# Requirements before the code, so that a code change does not reinstall them. Flower (and what
-# it needs beyond the app's requirements) is pinned here: only this image runs it.
-COPY requirements.txt .
-RUN pip install -r requirements.txt \
-        flower==2.2.0 humanize==4.17.0 prometheus_client==0.26.0 pytz==2026.6 tornado==6.6.1
+# Requirements before the code, so that a code change does not reinstall them. The ops
+# requirements are the app's and Flower's, which the flower service of docker-compose.yml runs.
+COPY requirements.txt requirements-ops.txt ./
+RUN pip install -r requirements-ops.txt
 
 COPY . .
 

@@ -25,6 +25,14 @@ BENCH_PACKAGES := $(RUN_PACKAGES)
 run: system-deps venv ## Start Redis (if none answers), the worker and the web app
 	$(PY) -m app.devserver
 
+.PHONY: flower
+flower: venv-ops ## Start Flower, the Celery dashboard, on http://localhost:5555 (no login)
+	$(VENV)/bin/celery -A worker flower --port=5555 --address=127.0.0.1
+
+.PHONY: cleanup
+cleanup: venv ## Remove old staged uploads, export files and job pages (DRY_RUN=1 to list)
+	$(VENV)/bin/flask --app app cleanup $(if $(DRY_RUN),--dry-run)
+
 ##@ Test
 
 .PHONY: test
@@ -133,13 +141,15 @@ system-deps-bench: ## ... and those the benchmark needs
 
 # The virtualenv, with a stamp per requirements level: pip runs again only when a requirements
 # file is newer than the stamp. Each level includes the ones before it, so it stamps them too.
-.PHONY: venv venv-dev venv-bench
+.PHONY: venv venv-dev venv-bench venv-ops
 venv: $(VENV)/.installed-run ## Create .venv with the app's requirements
 	@echo "Virtualenv $(VENV): up to date with requirements.txt."
 venv-dev: $(VENV)/.installed-dev ## ... and the test and lint tools
 	@echo "Virtualenv $(VENV): up to date with requirements-dev.txt."
 venv-bench: $(VENV)/.installed-bench ## ... and OCRmyPDF for the benchmark
 	@echo "Virtualenv $(VENV): up to date with requirements-bench.txt."
+venv-ops: $(VENV)/.installed-ops ## ... the app's requirements and Flower
+	@echo "Virtualenv $(VENV): up to date with requirements-ops.txt."
 
 $(VENV)/bin/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -149,6 +159,10 @@ $(VENV)/bin/python:
 $(VENV)/.installed-run: requirements.txt | $(VENV)/bin/python
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
 	@touch $@
+
+$(VENV)/.installed-ops: requirements.txt requirements-ops.txt | $(VENV)/bin/python
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements-ops.txt
+	@touch $(VENV)/.installed-run $@
 
 $(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(VENV)/bin/python
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements-dev.txt

@@ -11,7 +11,7 @@ from kombu import Queue
 
 from app import task_names
 
-# Page tasks report progress through app/ocr_tracking.py, so nobody reads their results: not
+# Page tasks report progress through app/job_tracking.py, so nobody reads their results: not
 # storing them keeps Redis memory per job to a few bytes per page.
 task_ignore_result = True
 # Still record results for the tasks that have none set explicitly as useful (none today).
@@ -78,4 +78,6 @@ task_send_sent_event = False
 # beat runs it too, once a minute, so that it runs even while no worker is alive to ask.
 beat_schedule = {
     "watch-jobs": {"task": task_names.WATCH_JOBS, "schedule": 60.0},
+    # Retention: old staged uploads, expired export files, old per-page job rows.
+    "clean-up": {"task": task_names.CLEAN_UP, "schedule": 3600.0},
 }

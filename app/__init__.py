@@ -156,9 +156,33 @@ def _init_login(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from app.views import api, auth, batch_ocr, health, jobs, pages, projects
+    from app.views import (
+        admin,
+        api,
+        auth,
+        batch_ocr,
+        health,
+        jobs,
+        metrics,
+        notifications,
+        pages,
+        project_settings,
+        projects,
+    )
 
-    for module in (auth, projects, pages, batch_ocr, jobs, api, health):
+    for module in (
+        auth,
+        projects,
+        pages,
+        batch_ocr,
+        jobs,
+        api,
+        health,
+        admin,
+        metrics,
+        notifications,
+        project_settings,
+    ):
         app.register_blueprint(module.bp)
 
 

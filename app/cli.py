@@ -1,4 +1,5 @@
-"""Command-line interface: `flask users|projects|ocr|demo ...`, thin calls into the services."""
+"""Command-line interface: `flask users|projects|ocr|cleanup|demo ...`, thin calls into the
+services."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from app.extensions import db
 from app.job_tracking import job_key
 from app.models import ItemState, JobKind, JobState, MemberRole, Project, ProjectStatus, Role, User
 from app.queue import QueueUnavailable
-from app.services import batch_ocr
+from app.services import batch_ocr, project_deletion, retention, webhooks
 from app.services.accounts import AccountError, create_user, user_named
 from app.services.api_tokens import issue_token, revoke_tokens
 from app.services.batch_ocr import SELECTIONS, BatchOcrError
@@ -346,6 +347,46 @@ def _why_not_succeeded(status: JobStatus) -> str:
     )
 
 
+@projects.command("webhook")
+@click.argument("slug")
+@click.argument("url", required=False)
+@click.option("--clear", is_flag=True, help="Remove the project's webhook.")
+def projects_webhook(slug: str, url: str | None, clear: bool) -> None:
+    """Set the URL that project SLUG's job ends are POSTed to (or --clear it)."""
+    project = _project(slug)
+    if clear == bool(url):
+        _fail("give either a URL or --clear")
+    try:
+        webhooks.set_webhook(project, None if clear else url)
+    except webhooks.WebhookError as exc:
+        _fail(str(exc))
+    click.echo(f"webhook of {slug}: {project.webhook_url or 'none'}")
+
+
+@projects.command("delete")
+@click.argument("slug")
+@click.confirmation_option(prompt="Delete the project with all its pages, text and jobs?")
+def projects_delete(slug: str) -> None:
+    """Delete project SLUG: its rows, files and Redis keys (refused while a job runs)."""
+    try:
+        report = project_deletion.delete_project(_project(slug))
+    except (project_deletion.ProjectDeletionError, QueueUnavailable) as exc:
+        _fail(str(exc))
+    click.echo(report.summary())
+
+
+@click.command("cleanup")
+@click.option("--dry-run", is_flag=True, help="Print what would be removed; remove nothing.")
+def cleanup(dry_run: bool) -> None:
+    """Remove old staged uploads, expired export files and old per-page job rows."""
+    removed = retention.clean_up(dry_run=dry_run)
+    verb = "would remove" if dry_run else "removed"
+    for removal in removed:
+        click.echo(f"{verb} {removal}")
+    things = f"{len(removed)} {'thing' if len(removed) == 1 else 'things'}"
+    click.echo(f"{things} would be removed" if dry_run else f"{things} removed")
+
+
 @click.command("demo")
 def demo() -> None:
     """Create the demo editor and the demo project (idempotent)."""
@@ -367,5 +408,5 @@ def demo() -> None:
 
 
 def register_commands(app: Flask) -> None:
-    for command in (users, projects, ocr, demo):
+    for command in (users, projects, ocr, cleanup, demo):
         app.cli.add_command(command)

@@ -100,6 +100,20 @@ def load_config(env: dict[str, str] | None = None, *, create_secret: bool = True
         "GOOGLE_VISION_ENDPOINT": env.get("GOOGLE_VISION_ENDPOINT") or None,
         #: The tesseract binary pytesseract calls.
         "TESSERACT_CMD": env.get("TESSERACT_CMD") or "tesseract",
+        #: The address users reach the app at, for links sent outside it (webhook payloads).
+        "PUBLIC_URL": (env.get("PUBLIC_URL") or "http://localhost:5000").rstrip("/"),
+        #: When set, GET /metrics requires `Authorization: Bearer <METRICS_TOKEN>`.
+        "METRICS_TOKEN": env.get("METRICS_TOKEN") or None,
+        #: Key of the HMAC-SHA256 signature of webhook bodies; without it no webhook is set.
+        "WEBHOOK_SECRET": env.get("WEBHOOK_SECRET") or None,
+        #: 1 lets webhooks reach loopback and private addresses (a receiver on the same network).
+        "WEBHOOK_ALLOW_PRIVATE": env.get("WEBHOOK_ALLOW_PRIVATE", "") == "1",
+        #: Seconds one webhook attempt may take (connect and answer) before it counts as failed.
+        "WEBHOOK_TIMEOUT": _int(env, "WEBHOOK_TIMEOUT", 10),
+        #: Hours an export file is kept after it was made (`flask cleanup`).
+        "EXPORT_RETENTION_HOURS": _int(env, "EXPORT_RETENTION_HOURS", 7 * 24),
+        #: Days the per-page outcomes of an ended job are kept; the job's summary row stays.
+        "JOB_PAGE_RETENTION_DAYS": _int(env, "JOB_PAGE_RETENTION_DAYS", 90),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": env.get("SESSION_COOKIE_SECURE", "") == "1",
@@ -127,6 +141,14 @@ def validate(config: dict[str, Any]) -> None:
         raise ConfigError("JOB_WINDOW must be 0 (automatic) or a number of pages")
     if not 1 <= config["JOB_HEARTBEAT_SECONDS"] <= 60:
         raise ConfigError("JOB_HEARTBEAT_SECONDS must be between 1 and 60")
+    if not 1 <= config["WEBHOOK_TIMEOUT"] <= 60:
+        raise ConfigError("WEBHOOK_TIMEOUT must be between 1 and 60 seconds")
+    if config["EXPORT_RETENTION_HOURS"] < 1:
+        raise ConfigError("EXPORT_RETENTION_HOURS must be at least 1")
+    if config["JOB_PAGE_RETENTION_DAYS"] < 1:
+        raise ConfigError("JOB_PAGE_RETENTION_DAYS must be at least 1")
+    if not config["PUBLIC_URL"].startswith(("http://", "https://")):
+        raise ConfigError("PUBLIC_URL must be an http:// or https:// URL")
     if not config["REDIS_URL"].startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError("REDIS_URL must be a redis://, rediss:// or unix:// URL")
 

@@ -1,4 +1,4 @@
-"""Which Celery workers are alive, what queues they take, and how deep those queues are.
+"""Which Celery workers are alive, and what queues they take.
 
 Each worker's main process announces itself every few seconds (worker/celery.py starts the
 loop when the worker is ready): a JSON record under ``worker:<hostname>`` that expires unless
@@ -148,13 +148,6 @@ class Presence:
     def processes(self, queue: str) -> int:
         """How many worker processes, across live workers, may run tasks of `queue`."""
         return sum(worker.concurrency for worker in self.workers() if queue in worker.queues)
-
-    def queue_depths(self, queues: tuple[str, ...]) -> dict[str, int]:
-        """Messages waiting in each queue (the broker's Redis list of that name)."""
-        pipe = self.redis.pipeline(transaction=False)
-        for queue in queues:
-            pipe.llen(queue)
-        return dict(zip(queues, (int(n) for n in pipe.execute()), strict=True))
 
 
 class Announcer:

@@ -17,7 +17,7 @@ from flask import current_app
 
 from app import task_names
 from app.engines import TransientOcrError
-from app.services import batch_ocr, jobs, projects
+from app.services import batch_ocr, jobs, projects, retention, webhooks
 
 log = get_task_logger(__name__)
 
@@ -74,3 +74,25 @@ def watch_jobs() -> None:
     ended = jobs.watch_jobs()
     if ended:
         log.warning("%d stalled jobs ended", ended)
+
+
+@shared_task(
+    bind=True,
+    name=task_names.DELIVER_WEBHOOK,
+    autoretry_for=(webhooks.WebhookRetry,),
+    retry_backoff=webhooks.RETRY_BACKOFF,
+    retry_backoff_max=webhooks.RETRY_BACKOFF_MAX,
+    retry_jitter=True,
+    max_retries=webhooks.MAX_ATTEMPTS - 1,
+    # A receiver that trickles its answer byte by byte stays under the socket timeout of each
+    # read: the soft limit ends the attempt (recorded as failed, and retried) whatever it does.
+    soft_time_limit=90,
+    time_limit=120,
+)
+def deliver_webhook(self, *, delivery_id: int) -> None:
+    webhooks.deliver(delivery_id, final_attempt=self.request.retries >= self.max_retries)
+
+
+@shared_task(name=task_names.CLEAN_UP)
+def clean_up() -> None:
+    retention.clean_up()

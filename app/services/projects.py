@@ -6,7 +6,6 @@ import contextlib
 import logging
 import re
 import shutil
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +28,7 @@ from app.models import (
     User,
 )
 from app.rendering import SourceDocument, UnusableSource, iter_pages
+from app.services import retention
 from app.services.accounts import user_named
 
 log = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ def create_project(
     # files, and the one that loses the unique constraint removes only its own.
     staging = directory.parent / f".incoming-{uuid.uuid4().hex}"
     staging.mkdir(parents=True)
-    _remove_stale_staging(directory.parent)
+    retention.remove_stale_staging(directory.parent)
     try:
         stored = staging / ("source" + _suffix(filename))
         with stored.open("wb") as out:
@@ -152,20 +152,6 @@ def _undo_created(project: Project) -> None:
         db.session.delete(job)
     db.session.delete(project)
     db.session.commit()
-
-
-#: A staging directory this old belongs to an upload whose process died: no upload takes a day.
-STALE_STAGING_SECONDS = 24 * 3600
-
-
-def _remove_stale_staging(projects_dir: Path) -> None:
-    """Remove what uploads cut off by a crash left behind (their staging directories)."""
-    cutoff = time.time() - STALE_STAGING_SECONDS
-    for stale in projects_dir.glob(".incoming-*"):
-        with contextlib.suppress(OSError):  # another upload may be removing it too
-            if stale.stat().st_mtime < cutoff:
-                shutil.rmtree(stale)
-                log.warning("removed %s, left by an upload that did not finish", stale.name)
 
 
 def set_member(project: Project, user: User, role: str) -> ProjectMember:

@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from app.extensions import db
 from app.queue import REDIS_DOWN
+from app.services import cluster
 from app.task_names import ALL_QUEUES
 
 bp = Blueprint("health", __name__)
@@ -43,7 +44,7 @@ def healthz():
 def _workers_and_queues() -> dict[str, dict]:
     presence = current_app.extensions["worker_presence"]
     workers = presence.workers(fresh=True)
-    depths = presence.queue_depths(ALL_QUEUES)
+    depths = cluster.queue_depths()
     checks = {
         "workers": {
             "ok": bool(workers),

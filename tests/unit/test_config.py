@@ -17,6 +17,9 @@ INT_VARIABLES = [
     "OCR_JOB_TTL",
     "RENDER_DPI",
     "RENDER_MAX_PIXELS",
+    "WEBHOOK_TIMEOUT",
+    "EXPORT_RETENTION_HOURS",
+    "JOB_PAGE_RETENTION_DAYS",
 ]
 
 
@@ -51,6 +54,13 @@ def test_defaults_are_the_documented_ones(data_dir):
         "GOOGLE_APPLICATION_CREDENTIALS": None,
         "GOOGLE_VISION_ENDPOINT": None,
         "TESSERACT_CMD": "tesseract",
+        "PUBLIC_URL": "http://localhost:5000",
+        "METRICS_TOKEN": None,
+        "WEBHOOK_SECRET": None,
+        "WEBHOOK_ALLOW_PRIVATE": False,
+        "WEBHOOK_TIMEOUT": 10,
+        "EXPORT_RETENTION_HOURS": 168,
+        "JOB_PAGE_RETENTION_DAYS": 90,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": False,

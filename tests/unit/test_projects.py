@@ -17,7 +17,7 @@ from sqlalchemy import delete, func, select
 from app import queue, task_names
 from app.extensions import db
 from app.models import Page, Project, ProjectStatus
-from app.services import projects
+from app.services import projects, retention
 from app.services.projects import ProjectError, create_project, render_pages, split_source
 from tests.support import CORPUS
 
@@ -188,7 +188,7 @@ def test_an_upload_removes_staging_left_by_a_crashed_one_and_keeps_a_running_one
     for directory in (stale, recent):
         directory.mkdir(parents=True)
         (directory / "source.pdf").write_bytes(b"%PDF-1.4 partial")
-    day_and_more = time.time() - projects.STALE_STAGING_SECONDS - 60
+    day_and_more = time.time() - retention.STALE_STAGING_SECONDS - 60
     os.utime(stale, (day_and_more, day_and_more))
 
     create("after-crash", source=CORPUS / "trivial.pdf")

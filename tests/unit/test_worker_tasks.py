@@ -109,9 +109,7 @@ def test_the_soft_time_limit_fails_the_page_with_the_limit(app, job, engine):
     assert page_outcome(job) == ("failed", f"OCR took longer than the {limit} s page time limit")
 
 
-def test_an_unexpected_error_fails_the_page_with_its_type_and_never_leaves_it_running(
-    job, engine
-):
+def test_an_unexpected_error_fails_the_page_with_its_type_and_never_leaves_it_running(job, engine):
     """A bug in an engine fails its page with the error named; the page is not left running
     for the watchdog to hand out again and again."""
     engine.script = [ZeroDivisionError("division by zero")]
@@ -134,9 +132,7 @@ def test_a_message_for_a_finished_page_does_nothing(job, engine):
     assert page_outcome(job) == ("done", None)
 
 
-def test_a_page_held_by_a_dead_process_of_the_same_worker_is_taken_over_at_once(
-    app, job, engine
-):
+def test_a_page_held_by_a_dead_process_of_the_same_worker_is_taken_over_at_once(app, job, engine):
     """A pool process killed mid-page leaves a fresh heartbeat behind; the page handed back
     by Celery is run by a sibling process at once, not after the heartbeat goes stale. A page
     held by a live process, or by another node, is not."""

@@ -75,9 +75,14 @@ def run_item(job_id: str, position: int, work: PageWork, *, worker: str) -> Page
     seconds = time.monotonic() - started
     if outcome.outcome != ItemState.DONE:
         save_outcome(job_page, outcome)
-    finish(job, record, position, outcome)
-    job_events.page_finished(job, outcome.outcome, seconds, worker)
+    if finish(job, record, position, outcome):
+        job_events.page_finished(job, outcome.outcome, seconds, node_of(worker))
     return outcome
+
+
+def node_of(worker: str) -> str:
+    """The Celery node of a page's worker name (`<node>:<pid>`)."""
+    return worker.rpartition(":")[0] or worker
 
 
 def _holder_died_here(running: list, position: int, worker: str) -> bool:
@@ -111,9 +116,8 @@ def fail_item(job_id: str, position: int, reason: str, *, worker: str | None = N
     record = tracker(job.kind).current(job.project.slug)
     outcome = PageOutcome(ItemState.FAILED, reason)
     save_outcome(job_page, outcome)
-    if record is not None and record.task_id == job_id:
-        finish(job, record, position, outcome)
-    job_events.page_finished(job, outcome.outcome, None, worker)
+    if record is not None and record.task_id == job_id and finish(job, record, position, outcome):
+        job_events.page_finished(job, outcome.outcome, None, node_of(worker) if worker else None)
 
 
 def defer_item(job_id: str, position: int, seconds: float) -> None:
@@ -134,11 +138,12 @@ def save_outcome(job_page: JobPage, outcome: PageOutcome) -> None:
     db.session.commit()
 
 
-def finish(job: Job, record: JobRecord, position: int, outcome: PageOutcome) -> None:
+def finish(job: Job, record: JobRecord, position: int, outcome: PageOutcome) -> bool:
     """Record the outcome in Redis; the page that was last ends the job, any other sends
-    the job's next page."""
+    the job's next page. True if this call counted the page (the first to finish it)."""
     done = tracker(job.kind).finish_page(record, position, outcome.outcome, outcome.reason)
     if done.last:
         all_pages_finished(job)
     else:
         top_up(job.kind, record)
+    return done.counted

@@ -36,6 +36,8 @@ class JobStatus:
     #: A JobState value, or "none" when the project has had no such job.
     state: str
     kind: str = JobKind.OCR.value
+    #: The project's slug.
+    project: str | None = None
     task_id: str | None = None
     engine: str | None = None
     language: str | None = None
@@ -161,6 +163,7 @@ def live_status(
     return JobStatus(
         state=JobState.RUNNING if progress.first_started else JobState.QUEUED,
         kind=JobKind(kind).value,
+        project=record.project_slug,
         task_id=record.task_id,
         engine=record.engine or None,
         language=record.language or None,
@@ -213,6 +216,7 @@ def ended_status(job: Job) -> JobStatus:
     return JobStatus(
         state=job.state,
         kind=job.kind,
+        project=job.project.slug,
         task_id=job.id,
         engine=job.engine,
         language=job.language,
