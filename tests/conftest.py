@@ -5,12 +5,15 @@ running real Tesseract, and the app configured to match (tests/support.py)."""
 from __future__ import annotations
 
 import io
+import os
 import re
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import fakeredis
 import pytest
+import sqlalchemy
 from flask_migrate import upgrade
 from PIL import Image
 from werkzeug.datastructures import FileStorage
@@ -22,9 +25,7 @@ from app.extensions import db
 from app.models import Page, Project, ProjectStatus
 from app.ocr_tracking import OcrJobTracker
 from app.services.accounts import create_user
-from tests.support import CORPUS, RedisServer, Worker
-
-DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+from tests.support import CORPUS, PostgresCluster, RedisServer, Worker
 
 
 def make_app(tmp_path: Path, **overrides):
@@ -54,8 +55,8 @@ def use_fakeredis(app) -> fakeredis.FakeRedis:
 
 @pytest.fixture
 def app(tmp_path, request):
-    """An app with fakeredis; `@pytest.mark.parametrize('app', ['postgres'], indirect=True)`
-    runs a test on PostgreSQL as well."""
+    """An app with fakeredis, on SQLite; `@BOTH_DATABASES` (tests/support.py) runs a test on
+    PostgreSQL as well."""
     overrides = {}
     if getattr(request, "param", "sqlite") == "postgres":
         overrides["SQLALCHEMY_DATABASE_URI"] = request.getfixturevalue("postgres_url")
@@ -153,27 +154,30 @@ def add_ready_project(app, slug: str, pages: int) -> None:
         db.session.commit()
 
 
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """The URL of a PostgreSQL server for the session: TEST_POSTGRES_URL if set, else a
+    throw-away cluster started here (tests/support.py PostgresCluster), never the machine's own
+    server. Started on first use only, so a run without PostgreSQL tests costs nothing."""
+    if url := os.environ.get("TEST_POSTGRES_URL"):
+        yield url
+        return
+    cluster = PostgresCluster().start()
+    yield cluster.url
+    cluster.stop()
+
+
 @pytest.fixture
-def postgres_url():
-    """A fresh PostgreSQL database for one test, dropped afterwards; skipped without a server."""
-    import os
-
-    import sqlalchemy
-
-    base = os.environ.get("TEST_POSTGRES_URL", DEFAULT_PG_URL)
-    try:
-        engine = sqlalchemy.create_engine(
-            base, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 2}
-        )
-        with engine.connect() as conn:
-            name = f"ocr_test_{uuid.uuid4().hex[:12]}"
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    except Exception as exc:  # no server, no driver, no rights: all mean "not available here"
-        pytest.skip(
-            f"PostgreSQL not available at {base} ({type(exc).__name__}); set TEST_POSTGRES_URL"
-        )
-    url = base.rsplit("/", 1)[0] + f"/{name}"
-    yield url
+def postgres_url(postgres_server):
+    """A fresh PostgreSQL database for one test, dropped afterwards. No server is an error,
+    not a skip: the PostgreSQL variants always run."""
+    engine = sqlalchemy.create_engine(
+        postgres_server, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5}
+    )
+    name = f"ocr_test_{uuid.uuid4().hex[:12]}"
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    yield postgres_server.rsplit("/", 1)[0] + f"/{name}"
     with engine.connect() as conn:
         conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     engine.dispose()

@@ -1,20 +1,26 @@
-"""Real processes for integration tests: a redis-server on a free port, Celery workers, and
-the web app on a free port. Each can be stopped and started again, for the fault tests."""
+"""Real processes for integration tests: a redis-server on a free port, Celery workers, the web
+app on a free port, and a throw-away PostgreSQL cluster. Each can be stopped and started again,
+for the fault tests."""
 
 from __future__ import annotations
 
 import os
+import pwd
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import psycopg
 import pypdfium2 as pdfium
+import pytest
 import redis
 from werkzeug.serving import make_server
 
@@ -22,6 +28,11 @@ from app import processes
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "fixtures" / "corpus"
+
+#: Runs a test taking the `app` fixture twice: on SQLite, and on PostgreSQL (marked `postgres`).
+BOTH_DATABASES = pytest.mark.parametrize(
+    "app", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
 
 
 def multipage_pdf(path: Path, indices: list[int]) -> Path:
@@ -227,3 +238,109 @@ class LiveServer:
     def stop(self) -> None:
         self.server.shutdown()
         self.thread.join(10)
+
+
+def postgres_bin_dir() -> Path:
+    """Where initdb and postgres are: on PATH if there, else the newest of Debian's
+    /usr/lib/postgresql/<version>/bin (Debian keeps them off PATH)."""
+    on_path = shutil.which("initdb")
+    if on_path:
+        return Path(on_path).resolve().parent
+    found = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+        key=lambda initdb: [int(part) for part in re.findall(r"\d+", initdb.parent.parent.name)],
+    )
+    if not found:
+        raise RuntimeError(
+            "PostgreSQL is not installed: no initdb on PATH or under /usr/lib/postgresql/*/bin "
+            "(make test installs Debian's postgresql), or set TEST_POSTGRES_URL to a server"
+        )
+    return found[-1].parent
+
+
+class PostgresCluster:
+    """A PostgreSQL cluster of its own for one test session: initdb in a temporary folder,
+    trust authentication, a free port on 127.0.0.1, its socket in that folder; never the
+    machine's own server. Durability is off (fsync, synchronous_commit): the cluster is thrown
+    away at the end, and the tests are about SQL, not crash safety."""
+
+    def __init__(self) -> None:
+        self.bin_dir = postgres_bin_dir()
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None
+        # initdb and postgres refuse to run as root: as root, run them as an unprivileged user
+        # that owns the folder (created outside pytest's tmp tree, which only root may enter).
+        self.user = None
+        if os.geteuid() == 0:
+            try:
+                self.user = pwd.getpwnam("postgres")
+            except KeyError:
+                self.user = pwd.getpwnam("nobody")
+        self.directory = Path(tempfile.mkdtemp(prefix="ocr-test-postgres-"))
+        if self.user:
+            os.chown(self.directory, self.user.pw_uid, self.user.pw_gid)
+        self.data = self.directory / "data"
+        self.log_path = self.directory / "postgres.log"
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _as_user(self) -> dict:
+        if self.user is None:
+            return {}
+        return {"user": self.user.pw_uid, "group": self.user.pw_gid, "extra_groups": []}
+
+    def start(self) -> PostgresCluster:
+        initdb = [
+            str(self.bin_dir / "initdb"),
+            *("-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8"),
+            *("--no-locale", "--no-sync", "--no-instructions"),
+        ]
+        done = subprocess.run(initdb, capture_output=True, text=True, **self._as_user())
+        if done.returncode != 0:
+            self.stop()
+            raise RuntimeError(f"initdb failed ({done.returncode}):\n{done.stdout}{done.stderr}")
+        settings = {
+            "listen_addresses": "127.0.0.1",
+            "unix_socket_directories": str(self.directory),
+            "fsync": "off",
+            "synchronous_commit": "off",
+            "full_page_writes": "off",
+        }
+        args = [str(self.bin_dir / "postgres"), "-D", str(self.data), "-p", str(self.port)]
+        for name, value in settings.items():
+            args += ["-c", f"{name}={value}"]
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                args, stdout=log, stderr=subprocess.STDOUT, **self._as_user()
+            )
+        wait_for(self._answers, 30, f"PostgreSQL on port {self.port} (log: {self.log_path})")
+        return self
+
+    def _answers(self) -> bool:
+        if self.process is None or self.process.poll() is not None:
+            log = self.log_path.read_text(errors="replace")[-3000:]
+            raise AssertionError(f"postgres exited; see {self.log_path}:\n{log}")
+        try:
+            psycopg.connect(
+                host="127.0.0.1",
+                port=self.port,
+                user="postgres",
+                dbname="postgres",
+                connect_timeout=1,
+            ).close()
+        except psycopg.OperationalError:
+            return False
+        return True
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)  # "fast" shutdown: no waiting for clients
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        self.process = None
+        shutil.rmtree(self.directory, ignore_errors=True)

@@ -25,10 +25,10 @@ from app.services import batch_ocr
 from app.services.batch_ocr import BatchOcrError
 from app.services.pages import save_page_text
 from app.services.projects import create_project, split_source
+from tests.support import BOTH_DATABASES
 
 FONT = "/usr/share/fonts/truetype/noto/NotoSerif-Regular.ttf"
 WORDS = ["Alpha river", "Bravo mountain", "Charlie forest", "Delta harbour"]
-BOTH_DATABASES = pytest.mark.parametrize("app", ["sqlite", "postgres"], indirect=True)
 STATUS_FIELDS = {
     "state",
     "total",

@@ -13,8 +13,7 @@ from app.extensions import db
 from app.models import Page, Project, ProjectStatus, Revision, User
 from app.services.accounts import create_user
 from app.services.pages import SaveOutcome, save_page_text
-
-BOTH_DATABASES = pytest.mark.parametrize("app", ["sqlite", "postgres"], indirect=True)
+from tests.support import BOTH_DATABASES
 
 
 @pytest.fixture

@@ -19,9 +19,8 @@ from app.extensions import db
 from app.models import Page, Project, ProjectStatus
 from app.services import projects
 from app.services.projects import ProjectError, create_project, render_pages, split_source
-from tests.support import CORPUS
+from tests.support import BOTH_DATABASES, CORPUS
 
-BOTH_DATABASES = pytest.mark.parametrize("app", ["sqlite", "postgres"], indirect=True)
 MULTIPAGE = CORPUS / "multipage.pdf"
 MULTIPAGE_PAGES = 6
 BOOK_PAGES = 5
