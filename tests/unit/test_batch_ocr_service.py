@@ -17,15 +17,14 @@ from PIL import Image, ImageDraw, ImageFont
 from sqlalchemy import func, select, update
 
 from app import queue, task_names
-from app.engines import ENGINES, OcrError, OcrResult, TransientOcrError
+from app.engines import OcrError, TransientOcrError
 from app.extensions import db
 from app.models import BOT_USERNAME, Job, JobPage, Page, Project, Revision, utcnow
 from app.ocr_tracking import ENDED_JOB_KEYS_TTL, JobRecord, job_key, pages_key, progress_key
 from app.services import batch_ocr
 from app.services.batch_ocr import BatchOcrError
 from app.services.pages import save_page_text
-from app.services.projects import create_project, split_source
-from tests.support import BOTH_DATABASES
+from tests.support import BOTH_DATABASES, add_ready_project, new_project, split_project
 
 FONT = "/usr/share/fonts/truetype/noto/NotoSerif-Regular.ttf"
 WORDS = ["Alpha river", "Bravo mountain", "Charlie forest", "Delta harbour"]
@@ -61,52 +60,7 @@ def make_pdf(path: Path, pages: int) -> Path:
 def make_project(tmp_path: Path, slug: str, pages: int = 3, *, split: bool = True) -> Project:
     """A project created from a fresh PDF and, unless `split` is False, split into pages."""
     source = make_pdf(tmp_path / f"{slug}.pdf", pages)
-    with source.open("rb") as fh:
-        project = create_project(
-            slug=slug,
-            title=slug,
-            language="eng",
-            source=fh,
-            filename=source.name,
-            created_by=None,
-        )
-    if split:
-        split_source(project.id)
-        db.session.refresh(project)
-        assert project.status == "ready", project.status_message
-    return project
-
-
-class FakeEngine:
-    """An engine whose answer per page number is set by the test: text, or an error to raise."""
-
-    name = "fake"
-    label = "Fake engine"
-
-    def __init__(self, answers: dict[int, object] | None = None) -> None:
-        self.answers = answers or {}
-        self.calls: list[int] = []
-
-    def unavailable_reason(self, config):
-        return None
-
-    def languages(self, config):
-        return None
-
-    def recognize(self, image_path, language, config, timeout):
-        number = int(Path(image_path).stem)
-        self.calls.append(number)
-        answer = self.answers.get(number, f"text of page {number}")
-        if isinstance(answer, Exception):
-            raise answer
-        return OcrResult(text=answer, boxes=[["text", 1, 2, 3, 4, 95.0]])
-
-
-@pytest.fixture
-def fake_engine(monkeypatch):
-    engine = FakeEngine()
-    monkeypatch.setitem(ENGINES, engine.name, engine)
-    return engine
+    return split_project(slug, source) if split else new_project(slug, source)
 
 
 def start(project: Project, selection: str = "unedited", engine: str = "fake", **kwargs):
@@ -559,30 +513,10 @@ def test_a_job_whose_key_vanished_is_interrupted(app, enqueued, tmp_path, fake_e
 # -- status ------------------------------------------------------------------------------
 
 
-def make_wide_project(slug: str, pages: int) -> Project:
-    """A ready project of `pages` rows without images: for status arithmetic, not for OCR."""
-    project = Project(
-        slug=slug,
-        title=slug,
-        language="eng",
-        status="ready",
-        source_filename="none.pdf",
-        source_page_count=pages,
-    )
-    db.session.add(project)
-    db.session.flush()
-    db.session.add_all(
-        Page(project_id=project.id, number=n, image_path=f"missing/{n}.png", width=1, height=1)
-        for n in range(1, pages + 1)
-    )
-    db.session.commit()
-    return project
-
-
 @BOTH_DATABASES
 def test_status_has_every_field_and_percent_reaches_100_only_at_the_end(app, enqueued, fake_engine):
     """The status JSON has all its fields; percent is a whole 0-100, 100 only when all finished."""
-    project = make_wide_project("percent", 200)
+    project = add_ready_project("percent", 200, images=False)
     outcome = start(project)
     tracker = app.extensions["ocr_tracker"]
     record = tracker.current("percent")
@@ -642,7 +576,7 @@ def test_status_started_at_matches_the_job(app, enqueued, tmp_path, fake_engine)
 def test_live_page_entries_are_reused_only_while_redis_says_the_same(app, enqueued, fake_engine):
     """Polls of an unchanged job share one list of page entries; a page changing state, or a
     reason appearing, gives a new list that shows it, and the counts follow."""
-    project = make_wide_project("reuse", 50)
+    project = add_ready_project("reuse", 50, images=False)
     start(project)
     tracker = app.extensions["ocr_tracker"]
     record = tracker.current("reuse")

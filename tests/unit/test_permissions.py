@@ -14,18 +14,21 @@ from app.extensions import db
 from app.models import Job, MemberRole, Project, User
 from app.services.accounts import create_user
 from app.services.projects import ProjectError, remove_member, set_member
-from tests.conftest import (
+from tests.support import (
+    CORPUS,
     add_ready_project,
     csrf_token,
-    login,
     make_app,
+    signed_in,
     upload_form,
     use_fakeredis,
 )
-from tests.support import CORPUS
 
 PRIVATE, PUBLIC = "private-book", "public-book"
 PASSWORD = "a-long-password"
+# Starts use the tesseract engine but run no OCR: a stand-in answers for it. Everyone signs in
+# many times: cheap hashes.
+pytestmark = pytest.mark.usefixtures("fake_tesseract", "cheap_password_hashes")
 
 
 @pytest.fixture
@@ -42,9 +45,9 @@ def web(tmp_path):
 @pytest.fixture
 def people(web):
     """An admin, two editors and two proofreaders; `member-*` belong to the private project."""
-    add_ready_project(web, PRIVATE, pages=2)
-    add_ready_project(web, PUBLIC, pages=2)
     with web.app_context():
+        add_ready_project(PRIVATE, pages=2)
+        add_ready_project(PUBLIC, pages=2)
         users = {
             name: create_user(name, PASSWORD, role)
             for name, role in [
@@ -64,9 +67,7 @@ def people(web):
 
 
 def client_of(app, name: str):
-    client = app.test_client()
-    assert login(client, name, PASSWORD).status_code == 302
-    return client
+    return signed_in(app, name, PASSWORD)
 
 
 def status_of(client, url: str) -> int:
