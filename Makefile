@@ -13,8 +13,10 @@ BENCH_ARGS ?=
 # Debian packages, by what needs them. Only the missing ones are installed (see apt_install).
 RUN_PACKAGES := tesseract-ocr tesseract-ocr-eng tesseract-ocr-san tesseract-ocr-hin \
 	tesseract-ocr-tam poppler-utils redis-server python3-venv
-# The browser tests drive Debian's chromium; Noto renders the Devanagari and Tamil pages.
-TEST_PACKAGES := $(RUN_PACKAGES) chromium fonts-noto-core
+# The browser tests drive Debian's chromium; Noto renders the Devanagari and Tamil pages. The
+# PostgreSQL variants of the tests run on a throw-away cluster of the server's binaries (the
+# test session's own initdb, on a free port: tests/support.py PostgresCluster).
+TEST_PACKAGES := $(RUN_PACKAGES) chromium fonts-noto-core postgresql
 # OCRmyPDF 17 rasterizes with pypdfium2 and writes PDF/A itself: it needs only Tesseract.
 # Ghostscript is optional for it and left out, so both sides of the benchmark render alike.
 BENCH_PACKAGES := $(RUN_PACKAGES)
@@ -106,6 +108,7 @@ define apt_install
 	    redis-server) command -v redis-server ;; \
 	    python3-venv) $(PYTHON) -c 'import ensurepip, venv' ;; \
 	    chromium) command -v chromium ;; \
+	    postgresql) command -v initdb || compgen -G '/usr/lib/postgresql/*/bin/initdb' ;; \
 	    *) dpkg-query -W -f='$${Status}' "$$1" | grep -q 'ok installed' ;; \
 	  esac >/dev/null 2>&1; \
 	}; \

@@ -24,7 +24,7 @@ from app.extensions import db
 from app.models import JobKind, Project
 from app.services import batch_ocr
 from app.services.accounts import create_user
-from tests.conftest import add_ready_project, login, make_app, use_fakeredis
+from tests.support import add_ready_project, login, make_app, use_fakeredis
 
 SLUG = "profiled"
 REQUESTS = 200
@@ -33,7 +33,8 @@ REQUESTS = 200
 def build(root: Path, pages: int):
     app = make_app(root)
     use_fakeredis(app)
-    add_ready_project(app, SLUG, pages)
+    with app.app_context():
+        add_ready_project(SLUG, pages)
     with app.app_context():
         create_user("editor", "a-long-password", "editor")
         project = db.session.query(Project).filter_by(slug=SLUG).one()

@@ -7,16 +7,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pypdfium2 as pdfium
 import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Job, JobState, Page, Project
-from app.services.projects import create_project
-from tests.conftest import corpus
-from tests.support import wait_for
+from tests.support import make_ready_project, multipage_pdf, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -25,51 +22,18 @@ JOB_TIMEOUT_S = 120
 JOB_TIMEOUT_MS = JOB_TIMEOUT_S * 1000
 
 
-def pdf_of(path: Path, numbers: list[int]) -> Path:
-    """A PDF made of pages of multipage.pdf (1-based). Pages 3 and 4 OCR in about a second,
-    pages 5 and 6 in four to five seconds each."""
-    source = pdfium.PdfDocument(str(corpus("multipage.pdf")))
-    out = pdfium.PdfDocument.new()
-    try:
-        out.import_pages(source, [number - 1 for number in numbers])
-        out.save(str(path))
-    finally:
-        out.close()
-        source.close()
-    return path
-
-
 @pytest.fixture
 def ready_project(stack, tmp_path):
-    """Make a project of some multipage.pdf pages through the services and wait for its split;
-    returns its slug."""
+    """Make a project of some multipage.pdf pages (0-based: pages 2 and 3 OCR in about a
+    second, 4 and 5 in four to five seconds each) and wait for its split; returns its slug."""
 
-    def make(slug: str, numbers: list[int]) -> str:
-        source = pdf_of(tmp_path / f"{slug}.pdf", numbers)
-        with stack.app.app_context(), source.open("rb") as fh:
-            create_project(
-                slug=slug,
-                title=f"Book {slug}",
-                language="eng",
-                source=fh,
-                filename=source.name,
-                created_by=None,
-            )
-
-        def split_ended():
-            status = _project_status(stack, slug)
-            return status if status != "splitting" else None
-
-        status = wait_for(split_ended, 120, f"the split of {slug}")
-        assert status == "ready", status
+    def make(slug: str, indices: list[int]) -> str:
+        with stack.app.app_context():
+            source = multipage_pdf(tmp_path / f"{slug}.pdf", indices)
+            make_ready_project(slug, source, title=f"Book {slug}")
         return slug
 
     return make
-
-
-def _project_status(stack, slug: str) -> str:
-    with stack.app.app_context():
-        return db.session.scalar(select(Project.status).filter_by(slug=slug))
 
 
 def job_states(stack, slug: str) -> list[str]:
@@ -102,7 +66,7 @@ def test_progress_survives_leaving_and_signing_in_again(ui, editors, ready_proje
     signing out and in again, advances by itself, and turns into the summary at the end."""
     # Six pages whose OCR takes some ten seconds on two worker processes: long enough to leave,
     # sign out and come back (about three seconds) while the job runs.
-    slug = ready_project("browser-batch-six", numbers=[5, 6, 5, 6, 3, 4])
+    slug = ready_project("browser-batch-six", indices=[4, 5, 4, 5, 2, 3])
     user = next(iter(editors))
     page = ui.new_page()
     ui.sign_in(page, user)
@@ -160,7 +124,7 @@ def test_progress_survives_leaving_and_signing_in_again(ui, editors, ready_proje
 def test_progress_page_without_javascript(ui, editors, ready_project, stack):
     """Without JavaScript the progress page refreshes itself through a meta refresh, shows the
     counts, and shows the summary once the job has ended."""
-    slug = ready_project("browser-no-js", numbers=[5, 4])
+    slug = ready_project("browser-no-js", indices=[4, 3])
     page = ui.new_page(javascript=False)
     ui.sign_in(page, next(iter(editors)))
 
@@ -180,7 +144,7 @@ def test_unreadable_page_is_shown_failed_with_its_reason(ui, editors, ready_proj
     """A page whose image cannot be read fails alone: the summary lists it by number with the
     engine's reason and shows its cell as failed, the other pages are done, and "Retry" runs
     that page only."""
-    slug = ready_project("browser-broken-page", numbers=[3, 4, 3])
+    slug = ready_project("browser-broken-page", indices=[2, 3, 2])
     with stack.app.app_context():
         image_path = db.session.scalar(
             select(Page.image_path)
@@ -223,7 +187,7 @@ def test_unreadable_page_is_shown_failed_with_its_reason(ui, editors, ready_proj
 
 def test_double_click_on_start_starts_one_job(ui, editors, ready_project, stack):
     """Double-clicking "Start batch OCR" sends the form once: the project gets one job."""
-    slug = ready_project("browser-double-click", numbers=[3, 4])
+    slug = ready_project("browser-double-click", indices=[2, 3])
     page = ui.new_page()
     ui.sign_in(page, next(iter(editors)))
     page.goto(f"/proofing/{slug}/batch-ocr")

@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import corpus
+from tests.support import corpus
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 

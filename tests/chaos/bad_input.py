@@ -6,7 +6,7 @@ Each row is what an editor sees after giving the app that input: the message on 
 (the form's error line, or the error page), the HTTP status, and whether anything was left
 behind (a project row, files under DATA_DIR, a job, a task). The tests that hold each of these
 to account are in tests/unit/test_hostile_input.py, test_projects.py, test_rendering.py and
-test_views.py; this only writes down the words.
+tests/unit/views/; this only writes down the words.
 """
 
 from __future__ import annotations
@@ -30,8 +30,7 @@ from app.extensions import db
 from app.job_tracking import job_key
 from app.models import Job, Project
 from app.services.accounts import create_user
-from tests.conftest import csrf_token, login, make_app, upload_form, use_fakeredis
-from tests.support import CORPUS
+from tests.support import CORPUS, csrf_token, login, make_app, upload_form, use_fakeredis
 
 MULTIPAGE = CORPUS / "multipage.pdf"
 

@@ -1,6 +1,6 @@
 """Redis restarted mid-job, with persistence (AOF) and without.
 
-Each test has its own redis-server (`chaos_stack`), restarted on the same port and directory
+Each test has its own redis-server (`own_stack`), restarted on the same port and directory
 while the worker OCRs a page, so the web app, the worker and the broker all lose their
 connections at once.
 """
@@ -18,8 +18,6 @@ from app.models import JobPage, JobState
 from app.services import batch_ocr
 from tests.chaos import (
     BOOK_PAGES,
-    IGNORE_WORKER_LOG_LEAK,
-    book_pdf,
     every_page_has_one_revision,
     job_seconds,
     live_counts,
@@ -28,10 +26,9 @@ from tests.chaos import (
     revisions_per_page,
     start_job,
 )
-from tests.integration.test_batch_ocr_job import make_ready_project, wait_for_job_end
-from tests.support import wait_for
+from tests.support import make_ready_project, multipage_pdf, wait_for, wait_for_job_end
 
-pytestmark = [pytest.mark.chaos, pytest.mark.integration, IGNORE_WORKER_LOG_LEAK]
+pytestmark = [pytest.mark.chaos, pytest.mark.integration]
 
 
 def restart_redis(stack) -> float:
@@ -43,14 +40,14 @@ def restart_redis(stack) -> float:
     return time.monotonic() - started
 
 
-def test_redis_restart_with_aof_mid_job_lets_the_job_complete(chaos_stack, clean_run, tmp_path):
+def test_redis_restart_with_aof_mid_job_lets_the_job_complete(own_stack, clean_run, tmp_path):
     """With appendonly on, Redis restarted while pages run loses nothing: the job succeeds with
     exactly one revision per page and its key is gone at the end."""
-    stack = chaos_stack(appendonly=True)
+    stack = own_stack(appendonly=True)
     worker = stack.start_worker()
     redis = stack.app.extensions["redis"]
     with stack.app.app_context():
-        project = make_ready_project("redis-aof", book_pdf(tmp_path / "b.pdf", BOOK_PAGES))
+        project = make_ready_project("redis-aof", multipage_pdf(tmp_path / "b.pdf", BOOK_PAGES))
         slug = project.slug
         outcome = start_job(project)
         wait_for(lambda: process_mid_page(worker, project), 120, "a page mid-OCR", 0.05)
@@ -83,16 +80,18 @@ def page_ids(job_id: str, state: str | None = None) -> set[int]:
 
 
 def test_redis_restart_without_persistence_interrupts_and_resume_runs_the_rest(
-    chaos_stack, clean_run, tmp_path
+    own_stack, clean_run, tmp_path
 ):
     """Without persistence, Redis restarted mid-job loses the record and the queued pages: the
     job is reported interrupted at the next status read and its key is gone; resume (clicked at
     once) runs none of the pages the first job had finished, and the book ends fully OCRed."""
-    stack = chaos_stack(appendonly=False)
+    stack = own_stack(appendonly=False)
     worker = stack.start_worker()
     redis = stack.app.extensions["redis"]
     with stack.app.app_context():
-        project = make_ready_project("redis-volatile", book_pdf(tmp_path / "b.pdf", BOOK_PAGES))
+        project = make_ready_project(
+            "redis-volatile", multipage_pdf(tmp_path / "b.pdf", BOOK_PAGES)
+        )
         first = start_job(project)
         wait_for(lambda: process_mid_page(worker, project), 120, "a page mid-OCR", 0.05)
         down = restart_redis(stack)
@@ -114,6 +113,13 @@ def test_redis_restart_without_persistence_interrupts_and_resume_runs_the_rest(
         recovery = time.monotonic() - restarted
         by_first = revisions_per_page(project.id, first.job_id)
         by_resume = revisions_per_page(project.id, resumed.job_id)
+    assert status["done"] < len(BOOK_PAGES), status
+    assert resumed_pages.isdisjoint(finished_before_resume)
+    assert end["state"] == "succeeded", end
+    for number in by_first:
+        # Every page recognised, and by one job only: a page the old job's straggling task
+        # finished after resume began is counted done by the resumed job, not redone.
+        assert by_first[number] + by_resume[number] == 1, (number, by_first, by_resume)
     both = sorted(n for n in by_first if by_first[n] and by_resume[n])
     record_result(
         "3b. Redis restart, no persistence",
@@ -124,10 +130,3 @@ def test_redis_restart_without_persistence_interrupts_and_resume_runs_the_rest(
         f"mid-page when resume was clicked): {both or 'none'}",
         f"restart to resumed job end {recovery:.1f} s (resume clicked at once)",
     )
-    assert status["done"] < len(BOOK_PAGES), status
-    assert resumed_pages.isdisjoint(finished_before_resume)
-    assert end["state"] == "succeeded", end
-    for number in by_first:
-        # Every page recognised, and by one job only: a page the old job's straggling task
-        # finished after resume began is counted done by the resumed job, not redone.
-        assert by_first[number] + by_resume[number] == 1, (number, by_first, by_resume)

@@ -15,23 +15,22 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
+from app import processes
 from app.extensions import db
 from app.models import Job, JobState, Project, Role
-from app.services import batch_ocr, projects
+from app.services import batch_ocr
 from app.services.accounts import create_user
-from tests.chaos import (
-    BOOK_PAGES,
-    IGNORE_WORKER_LOG_LEAK,
+from tests.chaos import BOOK_PAGES, record_result, revisions_per_page
+from tests.support import (
     HttpUser,
     WebServer,
-    book_pdf,
-    record_result,
-    revisions_per_page,
+    make_ready_project,
+    multipage_pdf,
+    split_project,
+    wait_for,
 )
-from tests.integration.test_batch_ocr_job import make_ready_project
-from tests.support import wait_for
 
-pytestmark = [pytest.mark.chaos, pytest.mark.integration, IGNORE_WORKER_LOG_LEAK]
+pytestmark = [pytest.mark.chaos, pytest.mark.integration]
 
 PASSWORD = "editor-password"
 START_FORM = {"engine": "tesseract", "pages": "all"}
@@ -43,19 +42,23 @@ def make_editors(*names: str) -> None:
         create_user(name, PASSWORD, Role.EDITOR)
 
 
-def test_web_server_killed_mid_job_shows_progress_again_after_restart(chaos_stack, tmp_path):
+def test_web_server_killed_mid_job_shows_progress_again_after_restart(own_stack, tmp_path):
     """gunicorn SIGKILLed mid-job and started again: the signed-in user's session still works,
     the progress page shows the running job, and the status JSON advances to the end."""
-    stack = chaos_stack()
+    stack = own_stack()
     stack.start_worker(concurrency=1)  # a job long enough to outlive the restart
     book = BOOK_PAGES * 2
     with stack.app.app_context():
-        project = make_ready_project("web-restart", book_pdf(tmp_path / "b.pdf", book))
+        project = make_ready_project("web-restart", multipage_pdf(tmp_path / "b.pdf", book))
         slug, project_id = project.slug, project.id
         make_editors("web-editor")
     web = WebServer(stack.config, tmp_path / "web.log").start()
     try:
         user = HttpUser(web.url, "web-editor", PASSWORD)
+    except BaseException:
+        web.stop()
+        raise
+    try:
         response = user.post_form(f"/proofing/{slug}/batch-ocr", START_FORM)
         assert response.status_code == 303, response.text[:500]
         status_url = f"/proofing/{slug}/batch-ocr/status"
@@ -84,6 +87,7 @@ def test_web_server_killed_mid_job_shows_progress_again_after_restart(chaos_stac
 
         wait_for(ended, 240, "the status JSON to reach the end", 0.5)
     finally:
+        user.close()
         web.stop()
     done = [s["done"] for s in seen]
     assert done == sorted(done), done
@@ -106,30 +110,22 @@ def test_web_server_killed_mid_job_shows_progress_again_after_restart(chaos_stac
 ROUNDS = 100
 
 
-def test_two_editors_starting_at_the_same_instant_make_one_job(chaos_stack, tmp_path):
+def test_two_editors_starting_at_the_same_instant_make_one_job(own_stack, tmp_path):
     """Two editors post Start on the same project at the same instant, 100 times over HTTP
     (gunicorn, 2 processes x 4 threads): every round makes exactly one job."""
-    stack = chaos_stack()  # no worker: each job stays queued until the round cancels it
+    stack = own_stack()  # no worker: each job stays queued until the round cancels it
     with stack.app.app_context():
-        source = book_pdf(tmp_path / "b.pdf", [3])
-        with source.open("rb") as fh:
-            project = projects.create_project(
-                slug="double-start",
-                title="t",
-                language="eng",
-                source=fh,
-                filename=source.name,
-                created_by=None,
-            )
-        projects.split_source(project.id)  # no worker: split here
+        # No worker: split here.
+        project = split_project("double-start", multipage_pdf(tmp_path / "b.pdf", [3]))
         slug, project_id = project.slug, project.id
         make_editors("alice", "bob")
-    web = WebServer(stack.config, tmp_path / "web.log", workers=2, threads=4).start()
+    web = WebServer(stack.config, tmp_path / "web.log").start()
     extra_jobs: list[int] = []
     codes: set[tuple[int, int]] = set()
     started = time.monotonic()
+    users: list[HttpUser] = []
     try:
-        users = [HttpUser(web.url, name, PASSWORD) for name in ("alice", "bob")]
+        users += [HttpUser(web.url, name, PASSWORD) for name in ("alice", "bob")]
         with ThreadPoolExecutor(2) as pool:
             for round_number in range(1, ROUNDS + 1):
                 barrier = threading.Barrier(2)
@@ -160,14 +156,16 @@ def test_two_editors_starting_at_the_same_instant_make_one_job(chaos_stack, tmp_
                         batch_ocr.end_job(job.id, state=JobState.CANCELLED)
                     assert batch_ocr.current_job(db.session.get(Project, project_id)) is None
     finally:
+        for user in users:
+            user.close()
         web.stop()
     seconds = time.monotonic() - started
+    assert codes == {(303, 303)}, codes
+    assert extra_jobs == [], f"{len(extra_jobs)} of {ROUNDS} rounds started two jobs"
     record_result(
         "7. double start",
         f"two editors POST Start at the same instant (threading.Barrier), {ROUNDS} rounds, "
-        "gunicorn -w 2 --threads 4, each round cancelled",
+        f"{' '.join(processes.WEB[:-1])}, each round cancelled",
         f"responses {sorted(codes)}; rounds that made two jobs: {len(extra_jobs)} of {ROUNDS}",
         f"{ROUNDS} rounds in {seconds:.0f} s",
     )
-    assert codes == {(303, 303)}, codes
-    assert extra_jobs == [], f"{len(extra_jobs)} of {ROUNDS} rounds started two jobs"

@@ -15,22 +15,20 @@ from app.services import batch_ocr, jobs, projects
 from app.services.jobs import items
 from tests.chaos import (
     BOOK_PAGES,
-    book_pdf,
     every_page_has_one_revision,
     live_counts,
     record_result,
     revisions_per_page,
     start_job,
 )
-from tests.integration.test_batch_ocr_job import wait_for_job_end
-from tests.support import wait_for
+from tests.support import multipage_pdf, wait_for, wait_for_job_end
 
 pytestmark = [pytest.mark.chaos, pytest.mark.integration]
 
 
 def split_here(slug: str, tmp_path) -> Project:
     """A ready project split in this process: these tests start their worker later."""
-    source = book_pdf(tmp_path / f"{slug}.pdf", BOOK_PAGES)
+    source = multipage_pdf(tmp_path / f"{slug}.pdf", BOOK_PAGES)
     with source.open("rb") as fh:
         project = projects.create_project(
             slug=slug, title=slug, language="eng", source=fh, filename=source.name, created_by=None
@@ -46,12 +44,12 @@ class Died(BaseException):
 
 
 def test_a_worker_dying_after_its_pages_finish_and_before_it_sends_more(
-    chaos_stack, tmp_path, monkeypatch
+    own_stack, tmp_path, monkeypatch
 ):
     """Both pages in the broker finish, and each of their tasks dies before sending the next
     pages: the job has nothing in the broker. A worker that starts finds it and sends the rest
     (its watchdog tops up the window); every page is done once."""
-    stack = chaos_stack(JOB_WINDOW="2")
+    stack = own_stack(JOB_WINDOW="2")
     with stack.app.app_context():
         project = split_here("died-before-send", tmp_path)
         outcome = start_job(project)
@@ -83,10 +81,10 @@ def test_a_worker_dying_after_its_pages_finish_and_before_it_sends_more(
     )
 
 
-def test_pages_sent_twice_are_done_once(chaos_stack, tmp_path):
+def test_pages_sent_twice_are_done_once(own_stack, tmp_path):
     """Every page's message is sent twice over (a redelivered or repeated send): each page is
     recognised once, and the extra messages do nothing."""
-    stack = chaos_stack()
+    stack = own_stack()
     with stack.app.app_context():
         project = split_here("sent-twice", tmp_path)
         outcome = start_job(project)
@@ -113,11 +111,11 @@ def test_pages_sent_twice_are_done_once(chaos_stack, tmp_path):
     )
 
 
-def test_a_cancel_racing_a_send_runs_none_of_the_cancelled_pages(chaos_stack, tmp_path):
+def test_a_cancel_racing_a_send_runs_none_of_the_cancelled_pages(own_stack, tmp_path):
     """Pages are taken to be sent, the job is cancelled, then the messages go out (the sender
     was between the two when the cancel came): the worker runs none of them, and the job
     stays cancelled with the pages done before it."""
-    stack = chaos_stack(JOB_WINDOW="2")
+    stack = own_stack(JOB_WINDOW="2")
     with stack.app.app_context():
         project = split_here("cancel-races", tmp_path)
         outcome = start_job(project)

@@ -1,6 +1,6 @@
 """Workers killed mid-job (SIGKILL): one pool process, then the whole worker.
 
-Each test has its own redis-server and worker (`chaos_stack`). A victim is chosen while it has a
+Each test has its own redis-server and worker (`own_stack`). A victim is chosen while it has a
 `tesseract` child, so the kill always lands in the middle of a page.
 """
 
@@ -18,8 +18,6 @@ from app.models import Job, JobState
 from app.services import batch_ocr
 from tests.chaos import (
     BOOK_PAGES,
-    IGNORE_WORKER_LOG_LEAK,
-    book_pdf,
     every_page_has_one_revision,
     job_seconds,
     live_counts,
@@ -28,19 +26,18 @@ from tests.chaos import (
     revisions_per_page,
     start_job,
 )
-from tests.integration.test_batch_ocr_job import make_ready_project, wait_for_job_end
-from tests.support import wait_for
+from tests.support import make_ready_project, multipage_pdf, wait_for, wait_for_job_end
 
-pytestmark = [pytest.mark.chaos, pytest.mark.integration, IGNORE_WORKER_LOG_LEAK]
+pytestmark = [pytest.mark.chaos, pytest.mark.integration]
 
 
-def test_pool_process_killed_mid_page_redoes_that_page_once(chaos_stack, clean_run, tmp_path):
+def test_pool_process_killed_mid_page_redoes_that_page_once(own_stack, clean_run, tmp_path):
     """SIGKILL of one worker pool process while it OCRs a page: the page goes back to the queue,
     the job succeeds, and every page has exactly one revision from the job."""
-    stack = chaos_stack()
+    stack = own_stack()
     worker = stack.start_worker()
     with stack.app.app_context():
-        project = make_ready_project("kill-child", book_pdf(tmp_path / "b.pdf", BOOK_PAGES))
+        project = make_ready_project("kill-child", multipage_pdf(tmp_path / "b.pdf", BOOK_PAGES))
         outcome = start_job(project)
         victim = wait_for(
             lambda: process_mid_page(worker, project), 120, "a pool process mid-page", 0.05
@@ -67,15 +64,15 @@ def test_pool_process_killed_mid_page_redoes_that_page_once(chaos_stack, clean_r
 
 
 @pytest.mark.timeout(600)
-def test_whole_worker_killed_mid_job_is_recovered_by_heartbeats(chaos_stack, clean_run, tmp_path):
+def test_whole_worker_killed_mid_job_is_recovered_by_heartbeats(own_stack, clean_run, tmp_path):
     """SIGKILL of the whole worker (process group) mid-job, then a new worker, with the default
     page time limit and stall timeout: the dead worker's pages stop beating, the watchdog gives
     them back within a few heartbeats (not the broker's visibility timeout of 180 s), and the
     job succeeds, not interrupted, with one revision per page."""
-    stack = chaos_stack(OCR_PAGE_TIME_LIMIT="120", OCR_STALL_TIMEOUT="300")
+    stack = own_stack(OCR_PAGE_TIME_LIMIT="120", OCR_STALL_TIMEOUT="300")
     worker = stack.start_worker()
     with stack.app.app_context():
-        project = make_ready_project("kill-worker", book_pdf(tmp_path / "b.pdf", BOOK_PAGES))
+        project = make_ready_project("kill-worker", multipage_pdf(tmp_path / "b.pdf", BOOK_PAGES))
         outcome = start_job(project)
         wait_for(lambda: process_mid_page(worker, project), 120, "a page mid-OCR", 0.05)
         worker.kill()
@@ -104,15 +101,17 @@ def test_whole_worker_killed_mid_job_is_recovered_by_heartbeats(chaos_stack, cle
 
 
 @pytest.mark.timeout(600)
-def test_a_job_whose_only_worker_died_is_interrupted_then_resumed(chaos_stack, clean_run, tmp_path):
+def test_a_job_whose_only_worker_died_is_interrupted_then_resumed(own_stack, clean_run, tmp_path):
     """With no worker left at all, nothing can run the job: after OCR_STALL_TIMEOUT (30 s)
     without a page starting, finishing or beating, it is marked interrupted and its key
     cleared; with a worker back, resume runs only the pages without a result."""
-    stack = chaos_stack(OCR_PAGE_TIME_LIMIT="10", OCR_STALL_TIMEOUT="30")
+    stack = own_stack(OCR_PAGE_TIME_LIMIT="10", OCR_STALL_TIMEOUT="30")
     redis = stack.app.extensions["redis"]
     worker = stack.start_worker()
     with stack.app.app_context():
-        project = make_ready_project("kill-worker-stall", book_pdf(tmp_path / "b.pdf", BOOK_PAGES))
+        project = make_ready_project(
+            "kill-worker-stall", multipage_pdf(tmp_path / "b.pdf", BOOK_PAGES)
+        )
         first = start_job(project)
         wait_for(lambda: process_mid_page(worker, project), 120, "a page mid-OCR", 0.05)
         worker.kill()
@@ -154,17 +153,17 @@ def test_a_job_whose_only_worker_died_is_interrupted_then_resumed(chaos_stack, c
 
 @pytest.mark.timeout(600)
 def test_one_of_two_worker_hosts_killed_mid_job_leaves_every_page_done_once(
-    chaos_stack, clean_run, tmp_path
+    own_stack, clean_run, tmp_path
 ):
     """Two workers with distinct node names, as two hosts would run them, share a job; one is
     SIGKILLed mid-page. The other finishes the job, the dead one's pages included, and every
     page is done exactly once."""
-    stack = chaos_stack(OCR_PAGE_TIME_LIMIT="120", OCR_STALL_TIMEOUT="300")
+    stack = own_stack(OCR_PAGE_TIME_LIMIT="120", OCR_STALL_TIMEOUT="300")
     first = stack.start_worker("host-a", concurrency=1)
     second = stack.start_worker("host-b", concurrency=1)
     assert first.name != second.name
     with stack.app.app_context():
-        project = make_ready_project("two-hosts", book_pdf(tmp_path / "b.pdf", BOOK_PAGES))
+        project = make_ready_project("two-hosts", multipage_pdf(tmp_path / "b.pdf", BOOK_PAGES))
         outcome = start_job(project)
         wait_for(lambda: process_mid_page(first, project), 120, "host-a mid-page", 0.05)
         first.kill()

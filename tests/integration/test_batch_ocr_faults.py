@@ -25,18 +25,21 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.job_tracking import JobRecord, job_key, pages_key
-from app.models import Job, JobPage, JobState, Page, Project, Revision, Role
+from app.models import Job, JobPage, JobState, Page, Project, Revision
 from app.queue import QueueUnavailable
-from app.services import batch_ocr, projects
-from app.services.accounts import create_user
+from app.services import batch_ocr
 from app.services.batch_ocr import BatchOcrError
-from tests.conftest import Stack, corpus, csrf_token, login
-from tests.integration.test_batch_ocr_job import (
+from tests.support import (
+    corpus,
+    csrf_token,
+    editor_client,
     make_ready_project,
+    multipage_pdf,
+    split_project,
     tesseract_cli,
+    wait_for,
     wait_for_job_end,
 )
-from tests.support import RedisServer, multipage_pdf, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -53,16 +56,6 @@ def start(project: Project, selection: str = "unedited") -> batch_ocr.StartOutco
     )
 
 
-def editor_client(app):
-    """A test client signed in as a new editor (usernames are unique: the stack is shared)."""
-    username = f"editor-{uuid.uuid4().hex[:10]}"
-    with app.app_context():
-        create_user(username, "editor-password", Role.EDITOR)
-    client = app.test_client()
-    assert login(client, username, "editor-password").status_code == 302
-    return client
-
-
 def revisions_by_job(page_id: int) -> dict[str | None, int]:
     rows = db.session.execute(
         select(Revision.job_id, func.count()).filter_by(page_id=page_id).group_by(Revision.job_id)
@@ -72,29 +65,6 @@ def revisions_by_job(page_id: int) -> dict[str | None, int]:
 
 def job_count(project_id: int) -> int:
     return db.session.scalar(select(func.count(Job.id)).filter_by(project_id=project_id))
-
-
-@pytest.fixture
-def own_stack(tmp_path):
-    """Builds private stacks (own redis-server, worker only if started); all stopped after."""
-    made: list[Stack] = []
-
-    def build(**overrides: str) -> Stack:
-        root = tmp_path / f"stack{len(made)}"
-        root.mkdir()
-        server = RedisServer(root / "redis").start()
-        try:
-            stack = Stack(root, server, **overrides)
-        except BaseException:
-            server.stop()
-            raise
-        made.append(stack)
-        return stack
-
-    yield build
-    for stack in made:
-        stack.stop()
-        stack.redis_server.stop()
 
 
 # -- pages that cannot be read, pages with nothing on them ---------------------------------
@@ -401,19 +371,8 @@ def test_start_with_redis_down_raises_queue_unavailable_and_records_nothing(own_
     """start_batch_ocr with Redis stopped raises QueueUnavailable and leaves no job row."""
     stack = own_stack()
     with stack.app.app_context():
-        source = pdf_of(tmp_path / "p.pdf", [3])
-        with source.open("rb") as fh:
-            project = projects.create_project(
-                slug="outage-service",
-                title="t",
-                language="eng",
-                source=fh,
-                filename=source.name,
-                created_by=None,
-            )
-        projects.split_source(project.id)  # no worker here: split in this process
-        db.session.refresh(project)
-        assert project.status == "ready"
+        # No worker here: split in this process.
+        project = split_project("outage-service", pdf_of(tmp_path / "p.pdf", [3]))
         stack.redis_server.stop()
         with pytest.raises(QueueUnavailable):
             start(project)
@@ -476,19 +435,8 @@ def test_job_without_worker_is_interrupted_after_the_stall_timeout_then_resumed(
     stack = own_stack(OCR_PAGE_TIME_LIMIT="5", OCR_STALL_TIMEOUT="6")
     redis = stack.app.extensions["redis"]
     with stack.app.app_context():
-        source = pdf_of(tmp_path / "p.pdf", [2, 3])
-        with source.open("rb") as fh:
-            project = projects.create_project(
-                slug="no-worker",
-                title="t",
-                language="eng",
-                source=fh,
-                filename=source.name,
-                created_by=None,
-            )
-        projects.split_source(project.id)  # no worker yet: split in this process
-        db.session.refresh(project)
-        assert project.status == "ready"
+        # No worker yet: split in this process.
+        project = split_project("no-worker", pdf_of(tmp_path / "p.pdf", [2, 3]))
 
         before = time.time()
         lost = start(project)

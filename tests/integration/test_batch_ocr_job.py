@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -11,54 +9,11 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.job_tracking import job_key
-from app.models import Job, Page, Project, Revision
+from app.models import Job, Page, Revision
 from app.services import batch_ocr
-from app.services.projects import create_project
-from tests.conftest import corpus
-from tests.support import wait_for
+from tests.support import corpus, make_ready_project, tesseract_cli, wait_for_job_end
 
 pytestmark = pytest.mark.integration
-
-
-def make_ready_project(slug: str, source: Path, language: str = "eng") -> Project:
-    with source.open("rb") as fh:
-        project = create_project(
-            slug=slug,
-            title=slug,
-            language=language,
-            source=fh,
-            filename=source.name,
-            created_by=None,
-        )
-
-    def ready():
-        db.session.expire_all()
-        return db.session.get(Project, project.id).status != "splitting"
-
-    wait_for(ready, 120, f"the split of {slug}")
-    db.session.refresh(project)
-    assert project.status == "ready", project.status_message
-    return project
-
-
-def wait_for_job_end(project: Project, timeout: float = 300) -> dict:
-    def ended():
-        db.session.expire_all()
-        status = batch_ocr.job_status(project)
-        return None if status.is_live else status.to_dict()
-
-    return wait_for(ended, timeout, f"the OCR job of {project.slug} to end", interval=0.3)
-
-
-def tesseract_cli(image: Path, language: str) -> str:
-    """What the `tesseract` command prints for the same image: the reference text."""
-    return subprocess.run(
-        ["tesseract", str(image), "stdout", "-l", language],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, "OMP_THREAD_LIMIT": "1"},
-    ).stdout
 
 
 def test_six_page_job_runs_to_the_end_and_clears_its_key(stack_app):

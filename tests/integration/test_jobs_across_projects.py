@@ -12,9 +12,14 @@ from app.extensions import db
 from app.job_tracking import job_key
 from app.models import Job, Page, Project, Revision
 from app.services import batch_ocr
-from tests.conftest import Stack
-from tests.integration.test_batch_ocr_job import make_ready_project, wait_for_job_end
-from tests.support import RedisServer, multipage_pdf, wait_for
+from tests.support import (
+    RedisServer,
+    Stack,
+    make_ready_project,
+    multipage_pdf,
+    wait_for,
+    wait_for_job_end,
+)
 
 pytestmark = pytest.mark.integration
 

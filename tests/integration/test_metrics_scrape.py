@@ -13,9 +13,7 @@ from app import queue, task_names
 from app.extensions import db
 from app.models import Job, JobState, Project
 from app.services import job_events
-from tests.chaos import WebServer
-from tests.conftest import Stack, add_ready_project
-from tests.support import RedisServer, wait_for
+from tests.support import RedisServer, Stack, WebServer, add_ready_project, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -28,7 +26,7 @@ def metrics_stack(tmp_path):
     stack = Stack(tmp_path, server, METRICS_TOKEN=TOKEN)
     web = None
     try:
-        web = WebServer(stack.config, tmp_path / "gunicorn.log", workers=2, threads=2).start()
+        web = WebServer(stack.config, tmp_path / "gunicorn.log").start()
         yield stack, web
     finally:
         if web is not None:
@@ -64,7 +62,7 @@ def test_every_gunicorn_process_gives_the_whole_deployments_figures(metrics_stac
         for _ in range(2):
             celery.send_task(task_names.CLEAN_UP, priority=6, ignore_result=True)
         # Pages counted by "another host": this process, as a worker's pool process would.
-        add_ready_project(stack.app, "scraped-book", 1)
+        add_ready_project("scraped-book", 1)
         project = db.session.query(Project).filter_by(slug="scraped-book").one()
         job = Job(
             id="scraped-job",

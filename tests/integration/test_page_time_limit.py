@@ -15,9 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from app.services import batch_ocr
-from tests.conftest import Stack
-from tests.integration.test_batch_ocr_job import make_ready_project, wait_for_job_end
-from tests.support import RedisServer, multipage_pdf
+from tests.support import RedisServer, Stack, make_ready_project, multipage_pdf, wait_for_job_end
 
 pytestmark = pytest.mark.integration
 

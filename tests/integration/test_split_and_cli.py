@@ -20,10 +20,16 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.job_tracking import job_key
 from app.models import Job, Page, Project
-from tests.conftest import corpus, csrf_token
-from tests.integration.test_batch_ocr_faults import editor_client, pdf_of
-from tests.integration.test_batch_ocr_job import make_ready_project, wait_for_job_end
-from tests.support import ROOT, wait_for
+from tests.support import (
+    ROOT,
+    corpus,
+    csrf_token,
+    editor_client,
+    make_ready_project,
+    multipage_pdf,
+    wait_for,
+    wait_for_job_end,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -106,7 +112,7 @@ def test_invalid_pdf_is_refused_with_one_line_the_web_form_shows_too(stack, tmp_
 def test_ocr_start_wait_status_json_and_cancel_with_nothing_running(stack, stack_app, tmp_path):
     """`flask ocr start --wait` prints the job id and exits 0 when the job succeeded; `ocr
     status --json` then reports it succeeded; `ocr cancel` with no job running fails."""
-    project = make_ready_project("cli-ocr", pdf_of(tmp_path / "p.pdf", [2, 3]))
+    project = make_ready_project("cli-ocr", multipage_pdf(tmp_path / "p.pdf", [2, 3]))
 
     result = flask_cli(stack, "ocr", "start", project.slug, "--wait")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -168,7 +174,7 @@ def test_web_upload_is_split_by_the_worker_and_every_page_image_served(stack, tm
     """A PDF uploaded through the form is split by the worker: the project becomes ready and
     each page's image is served as the PNG stored for it."""
     client = editor_client(stack.app)
-    source = pdf_of(tmp_path / "upload.pdf", [2, 3, 0])
+    source = multipage_pdf(tmp_path / "upload.pdf", [2, 3, 0])
     form = {
         "csrf_token": csrf_token(client, "/proofing/create-project"),
         "title": "Uploaded through the form",

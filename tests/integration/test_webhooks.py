@@ -20,8 +20,7 @@ import pytest
 from app.extensions import db
 from app.models import Job, JobState, Project, WebhookDelivery, utcnow
 from app.services import job_events, webhooks
-from tests.conftest import Stack, add_ready_project
-from tests.support import ROOT, RedisServer, wait_for
+from tests.support import ROOT, RedisServer, Stack, add_ready_project, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -105,7 +104,7 @@ def hook_app(hook_stack):
 
 
 def ended_job(app, slug: str, url: str) -> Job:
-    add_ready_project(app, slug, 2)
+    add_ready_project(slug, 2)
     project = db.session.query(Project).filter_by(slug=slug).one()
     webhooks.set_webhook(project, url)
     job = Job(
@@ -243,7 +242,7 @@ def test_the_command_line_refuses_a_loopback_url_without_allow_private(hook_stac
         "FLASK_APP": "app",
     }
     with hook_stack.app.app_context():
-        add_ready_project(hook_stack.app, "hook-cli-refused", 1)
+        add_ready_project("hook-cli-refused", 1)
     result = subprocess.run(
         [
             sys.executable,

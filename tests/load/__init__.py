@@ -2,6 +2,7 @@
 bounded in time. Each prints its figures as a table (docs/reliability.md keeps the last run's).
 """
 
-#: Rows of the load table, printed at the end of the session.
-RESULTS: list[dict[str, str]] = []
-RESULT_COLUMNS = ("measure", "value", "target", "met")
+from tests.support import ResultsTable
+
+#: The load table, printed at the end of the session.
+RESULTS = ResultsTable("load results", "load-results.md", ("measure", "value", "target", "met"))

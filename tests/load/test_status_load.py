@@ -16,7 +16,6 @@ import random
 import re
 import resource
 import statistics
-import subprocess
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -27,17 +26,16 @@ from PIL import Image
 from sqlalchemy import insert
 from werkzeug.security import generate_password_hash
 
+from app import processes
 from app.extensions import db
 from app.job_tracking import TRACKED, job_key
 from app.models import JobKind, Page, Project, ProjectStatus, Role, User
 from app.services import batch_ocr
 from app.services.jobs.window import MIN_WINDOW
-from tests.chaos import IGNORE_WORKER_LOG_LEAK, WebServer
-from tests.conftest import Stack
 from tests.load import RESULTS
-from tests.support import RedisServer, wait_for
+from tests.support import Stack, WebServer, child_pids, wait_for
 
-pytestmark = [pytest.mark.load, IGNORE_WORKER_LOG_LEAK]
+pytestmark = [pytest.mark.load]
 
 JOBS = 20
 PAGES = 500
@@ -45,10 +43,15 @@ CLIENTS = 200
 DURATION = 45.0
 #: Every Nth poll a client also opens the progress page, or a page editor.
 PROGRESS_PAGE_EVERY, EDITOR_EVERY = 15, 20
-GUNICORN = {"workers": 2, "threads": 4}  # as deployed (Dockerfile, make run)
 #: Pages of each job shown done, failed (with a reason) and running while the load runs.
 DONE, FAILED, RUNNING = 100, 5, 2
 TARGET_P99_MS = 50
+#: The p99 the test fails above. The target is for the deployment's own cores; here the 200
+#: client threads share the machine's 2 cores with gunicorn (and with other work), so a busy
+#: moment delays a poll's thread by tens of ms without the app being any slower. Twice the
+#: target still fails the regression the target is about: before the status read was O(1) per
+#: poll, its p99 was 824 ms (docs/reliability.md).
+FAIL_P99_MS = 2 * TARGET_P99_MS
 TARGET_BYTES_PER_PAGE = 100
 
 
@@ -114,16 +117,23 @@ def show_progress(app, slug: str) -> None:
 
 
 def sign_in(base_url: str, username: str) -> str:
-    session = requests.Session()
-    token = re.search(r'name="csrf_token" value="([^"]+)"', session.get(f"{base_url}/login").text)
-    response = session.post(
-        f"{base_url}/login",
-        data={"username": username, "password": "reader-password", "csrf_token": token.group(1)},
-        allow_redirects=False,
-        timeout=30,
-    )
-    assert response.status_code == 302, response.text[:300]
-    return session.cookies["session"]
+    """The session cookie of `username`, signed in (the clients send it on their own
+    connections)."""
+    with requests.Session() as session:
+        login_page = session.get(f"{base_url}/login", timeout=30).text
+        token = re.search(r'name="csrf_token" value="([^"]+)"', login_page)
+        response = session.post(
+            f"{base_url}/login",
+            data={
+                "username": username,
+                "password": "reader-password",
+                "csrf_token": token.group(1),
+            },
+            allow_redirects=False,
+            timeout=30,
+        )
+        assert response.status_code == 302, response.text[:300]
+        return session.cookies["session"]
 
 
 class Client(threading.Thread):
@@ -179,11 +189,6 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / ticks
 
 
-def children(pid: int) -> list[int]:
-    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
-    return [int(p) for p in out.split()]
-
-
 def percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=1000, method="inclusive")[int(q * 10) - 1]
 
@@ -192,16 +197,11 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f} ms"
 
 
-def row(measure: str, value: str, target: str = "", met: str = "") -> None:
-    RESULTS.append({"measure": measure, "value": value, "target": target, "met": met})
-
-
 @pytest.mark.timeout(900)
 def test_200_users_polling_20_running_500_page_jobs(tmp_path):
     """200 clients polling 20 running 500-page jobs for 45 s get no error; each job's Redis
     keys cost under 100 bytes per page. Latency and throughput are measured and tabulated."""
-    server = RedisServer(tmp_path / "redis").start()
-    stack = Stack(tmp_path, server)
+    stack = Stack.on_own_redis(tmp_path)
     web = None
     try:
         redis = stack.app.extensions["redis"]
@@ -232,10 +232,10 @@ def test_200_users_polling_20_running_500_page_jobs(tmp_path):
         used_memory = redis.info("memory")["used_memory"]
         queue_bytes = redis.memory_usage("ocr", samples=0)
 
-        web = WebServer(stack.config, tmp_path / "web.log", **GUNICORN).start()
+        web = WebServer(stack.config, tmp_path / "web.log").start()
         with ThreadPoolExecutor(8) as pool:
             cookies = list(pool.map(lambda i: sign_in(web.url, f"reader-{i}"), range(CLIENTS)))
-        worker_pids = children(web.process.pid)
+        worker_pids = child_pids(web.process.pid)
         cpu_before = cpu_seconds(worker_pids)
         client_cpu_before = resource.getrusage(resource.RUSAGE_SELF)
         start = time.monotonic() + 1.0
@@ -262,7 +262,6 @@ def test_200_users_polling_20_running_500_page_jobs(tmp_path):
         if web is not None:
             web.stop()
         stack.stop()
-        server.stop()
 
     samples = [sample for client in clients for sample in client.samples]
     errors = [error for client in clients for error in client.errors]
@@ -270,11 +269,16 @@ def test_200_users_polling_20_running_500_page_jobs(tmp_path):
     status = [seconds for kind, seconds in samples if kind == "status"]
     opened = [seconds for kind, seconds in samples if kind != "status"]
     p99 = percentile(status, 99)
+    rows = []
+
+    def row(measure: str, value: str, target: str = "", met: str = "") -> None:
+        rows.append((measure, value, target, met))
+
     row(
         "set-up",
         f"{JOBS} running jobs x {PAGES} pages, {CLIENTS} clients polling once a "
-        f"second for {DURATION:.0f} s; gunicorn -w {GUNICORN['workers']} --threads "
-        f"{GUNICORN['threads']}; 2-core machine shared with other work",
+        f"second for {DURATION:.0f} s; {' '.join(processes.WEB[:-1])}; 2-core machine shared "
+        "with other work",
     )
     row(
         "requests",
@@ -319,7 +323,13 @@ def test_200_users_polling_20_running_500_page_jobs(tmp_path):
         f"(the `ocr` list holds each job's window only: {queue_bytes} bytes in all)",
     )
 
-    assert len(samples) >= CLIENTS * DURATION * 0.5, "the clients could not keep polling"
-    assert errors == [], sorted(set(errors))[:20]
+    figures = "\n".join(f"{measure}: {value}" for measure, value, *_ in rows)
+    assert len(samples) >= CLIENTS * DURATION * 0.5, (
+        f"the clients could not keep polling\n{figures}"
+    )
+    assert errors == [], f"{sorted(set(errors))[:20]}\n{figures}"
     assert set(still_running) == {"running"}, still_running
-    assert bytes_per_page < TARGET_BYTES_PER_PAGE, per_job
+    assert bytes_per_page < TARGET_BYTES_PER_PAGE, f"{per_job}\n{figures}"
+    assert p99 * 1000 < FAIL_P99_MS, f"status p99 {ms(p99)}\n{figures}"
+    for cells in rows:  # only now: a failing run writes no figure into the table
+        RESULTS.add(*cells)

@@ -18,18 +18,17 @@ from PIL import Image, ImageDraw, ImageFont
 from sqlalchemy import func, select, update
 
 from app import queue, task_names
-from app.engines import ENGINES, OcrError, OcrResult, TransientOcrError
+from app.engines import OcrError, TransientOcrError
 from app.extensions import db
 from app.job_tracking import ENDED_JOB_KEYS_TTL, TRACKED, JobRecord, job_key
 from app.models import BOT_USERNAME, Job, JobKind, JobPage, Page, Project, Revision
 from app.services import batch_ocr, jobs
 from app.services.batch_ocr import BatchOcrError
 from app.services.pages import save_page_text
-from app.services.projects import create_project, split_source
+from tests.support import BOTH_DATABASES, add_ready_project, new_project, split_project
 
 FONT = "/usr/share/fonts/truetype/noto/NotoSerif-Regular.ttf"
 WORDS = ["Alpha river", "Bravo mountain", "Charlie forest", "Delta harbour"]
-BOTH_DATABASES = pytest.mark.parametrize("app", ["sqlite", "postgres"], indirect=True)
 STATUS_FIELDS = {
     "state",
     "total",
@@ -62,52 +61,7 @@ def make_pdf(path: Path, pages: int) -> Path:
 def make_project(tmp_path: Path, slug: str, pages: int = 3, *, split: bool = True) -> Project:
     """A project created from a fresh PDF and, unless `split` is False, split into pages."""
     source = make_pdf(tmp_path / f"{slug}.pdf", pages)
-    with source.open("rb") as fh:
-        project = create_project(
-            slug=slug,
-            title=slug,
-            language="eng",
-            source=fh,
-            filename=source.name,
-            created_by=None,
-        )
-    if split:
-        split_source(project.id)
-        db.session.refresh(project)
-        assert project.status == "ready", project.status_message
-    return project
-
-
-class FakeEngine:
-    """An engine whose answer per page number is set by the test: text, or an error to raise."""
-
-    name = "fake"
-    label = "Fake engine"
-
-    def __init__(self, answers: dict[int, object] | None = None) -> None:
-        self.answers = answers or {}
-        self.calls: list[int] = []
-
-    def unavailable_reason(self, config):
-        return None
-
-    def languages(self, config):
-        return None
-
-    def recognize(self, image_path, language, config, timeout):
-        number = int(Path(image_path).stem)
-        self.calls.append(number)
-        answer = self.answers.get(number, f"text of page {number}")
-        if isinstance(answer, Exception):
-            raise answer
-        return OcrResult(text=answer, boxes=[["text", 1, 2, 3, 4, 95.0]])
-
-
-@pytest.fixture
-def fake_engine(monkeypatch):
-    engine = FakeEngine()
-    monkeypatch.setitem(ENGINES, engine.name, engine)
-    return engine
+    return split_project(slug, source) if split else new_project(slug, source)
 
 
 def start(project: Project, selection: str = "unedited", engine: str = "fake", **kwargs):
@@ -200,7 +154,7 @@ def test_second_start_returns_the_running_job(app, enqueued, tmp_path, fake_engi
     ],
 )
 def test_start_refuses_with_a_reason_and_leaves_nothing(
-    app, enqueued, tmp_path, engine, language, selection, expected
+    app, enqueued, tmp_path, fake_tesseract, engine, language, selection, expected
 ):
     """A start that cannot be done says why, and writes no key, no job and no task."""
     app.config["GOOGLE_APPLICATION_CREDENTIALS"] = None
@@ -286,7 +240,7 @@ def test_selection_failed_covers_only_pages_whose_ocr_failed(app, enqueued, tmp_
 
 
 def test_resume_after_interruption_runs_only_pages_without_a_result(
-    app, enqueued, tmp_path, fake_engine
+    app, enqueued, tmp_path, fake_engine, fake_tesseract
 ):
     """Resume takes the interrupted job's engine and language and its unfinished pages only."""
     project = make_project(tmp_path, "resume", pages=4)
@@ -353,6 +307,7 @@ def test_a_page_a_straggler_of_the_resumed_job_finished_is_not_recognised_again(
 # -- one page ----------------------------------------------------------------------------
 
 
+@pytest.mark.integration  # runs real Tesseract
 def test_run_page_with_tesseract_writes_one_revision_and_is_idempotent(
     app, enqueued, tmp_path, monkeypatch
 ):
@@ -570,30 +525,10 @@ def test_a_job_whose_key_vanished_is_interrupted(app, enqueued, tmp_path, fake_e
 # -- status ------------------------------------------------------------------------------
 
 
-def make_wide_project(slug: str, pages: int) -> Project:
-    """A ready project of `pages` rows without images: for status arithmetic, not for OCR."""
-    project = Project(
-        slug=slug,
-        title=slug,
-        language="eng",
-        status="ready",
-        source_filename="none.pdf",
-        source_page_count=pages,
-    )
-    db.session.add(project)
-    db.session.flush()
-    db.session.add_all(
-        Page(project_id=project.id, number=n, image_path=f"missing/{n}.png", width=1, height=1)
-        for n in range(1, pages + 1)
-    )
-    db.session.commit()
-    return project
-
-
 @BOTH_DATABASES
 def test_status_has_every_field_and_percent_reaches_100_only_at_the_end(app, enqueued, fake_engine):
     """The status JSON has all its fields; percent is a whole 0-100, 100 only when all finished."""
-    project = make_wide_project("percent", 200)
+    project = add_ready_project("percent", 200, images=False)
     outcome = start(project)
     record = tracker(app).current("percent")
 
@@ -660,7 +595,7 @@ def test_status_started_at_is_when_the_start_was_asked_for_in_utc(
 def test_live_page_entries_follow_every_change_of_state_and_reason(app, enqueued, fake_engine):
     """Polls of a running job show each page's state and reason as Redis has them, however
     often they are asked for, and an earlier answer is never changed afterwards."""
-    project = make_wide_project("reuse", 50)
+    project = add_ready_project("reuse", 50, images=False)
     start(project)
     record = tracker(app).current("reuse")
 
@@ -704,7 +639,8 @@ def test_a_status_poll_costs_the_same_redis_round_trips_for_10_and_2000_pages(
     """The path a poll takes (job_status: the record, then the job's pages, counters and
     reasons) reads a 2000-page job in as many round trips as a 10-page one: two, once the
     workers' presence is cached."""
-    small, large = make_wide_project("small", 10), make_wide_project("large", 2000)
+    small = add_ready_project("small", 10, images=False)
+    large = add_ready_project("large", 2000, images=False)
     for project in (small, large):
         start(project)
         record = tracker(app).current(project.slug)

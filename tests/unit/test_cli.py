@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pypdfium2
 import pytest
-from PIL import Image
 from sqlalchemy import func, select
 
 from app import task_names
@@ -15,8 +14,11 @@ from app.extensions import db
 from app.job_tracking import job_key
 from app.models import Job, Project, User
 from app.services.accounts import create_user
-from app.services.projects import split_source
-from tests.conftest import corpus
+from tests.support import corpus, scan_pdf, split_project
+
+# `flask ocr start` uses the tesseract engine unless told otherwise; no test here runs OCR, so
+# a stand-in answers for Tesseract and none need be installed.
+pytestmark = pytest.mark.usefixtures("fake_tesseract")
 
 
 @pytest.fixture
@@ -24,21 +26,13 @@ def runner(app):
     return app.test_cli_runner()
 
 
-def tiny_pdf(path: Path, pages: int = 2) -> Path:
-    """A PDF of small blank scans: cheap to split, enough for a job to exist."""
-    images = [Image.new("L", (200, 100), 255) for _ in range(pages)]
-    images[0].save(path, save_all=True, append_images=images[1:], resolution=150)
-    return path
+def tiny_pdf(path: Path) -> Path:
+    """A PDF of two small blank scans: cheap to split, enough for a job to exist."""
+    return scan_pdf(path, [(200, 100)] * 2)
 
 
-def ready_project(runner, tmp_path: Path, slug: str) -> Project:
-    result = runner.invoke(args=["projects", "create", slug, str(tiny_pdf(tmp_path / "b.pdf"))])
-    assert result.exit_code == 0, result.output
-    project = db.session.scalar(select(Project).filter_by(slug=slug))
-    split_source(project.id)
-    db.session.refresh(project)
-    assert project.status == "ready", project.status_message
-    return project
+def ready_project(tmp_path: Path, slug: str) -> Project:
+    return split_project(slug, tiny_pdf(tmp_path / "b.pdf"))
 
 
 def count(model) -> int:
@@ -163,7 +157,7 @@ def test_projects_create_refuses_a_bad_slug(runner, enqueued, tmp_path, slug):
 
 def test_ocr_start_starts_once_and_names_the_redis_key(app, runner, enqueued, tmp_path):
     """`ocr start` starts a job and says its key; a second start reports the same job."""
-    ready_project(runner, tmp_path, "cli-ocr")
+    ready_project(tmp_path, "cli-ocr")
     enqueued.clear()
 
     first = runner.invoke(args=["ocr", "start", "cli-ocr"])
@@ -189,7 +183,7 @@ def test_ocr_start_starts_once_and_names_the_redis_key(app, runner, enqueued, tm
 )
 def test_ocr_start_refuses_with_a_message(runner, enqueued, tmp_path, args, expected):
     """An unknown project, engine or language exits non-zero with the reason."""
-    ready_project(runner, tmp_path, "cli-refuse")
+    ready_project(tmp_path, "cli-refuse")
 
     result = runner.invoke(args=args)
 
@@ -200,7 +194,7 @@ def test_ocr_start_refuses_with_a_message(runner, enqueued, tmp_path, args, expe
 
 def test_ocr_status_json_parses_and_describes_the_job(runner, enqueued, tmp_path):
     """`ocr status --json` prints JSON with the running job's id, state and pages."""
-    ready_project(runner, tmp_path, "cli-status")
+    ready_project(tmp_path, "cli-status")
     runner.invoke(args=["ocr", "start", "cli-status"])
 
     result = runner.invoke(args=["ocr", "status", "cli-status", "--json"])
@@ -219,7 +213,7 @@ def test_ocr_status_json_parses_and_describes_the_job(runner, enqueued, tmp_path
 
 def test_ocr_status_summarises_in_one_line(runner, enqueued, tmp_path):
     """Without --json the status is a summary line; with no job it says so."""
-    ready_project(runner, tmp_path, "cli-summary")
+    ready_project(tmp_path, "cli-summary")
     before = runner.invoke(args=["ocr", "status", "cli-summary"])
     runner.invoke(args=["ocr", "start", "cli-summary"])
 
@@ -234,7 +228,7 @@ def test_ocr_status_summarises_in_one_line(runner, enqueued, tmp_path):
 
 def test_ocr_cancel_stops_the_job_and_a_second_cancel_fails(app, runner, enqueued, tmp_path):
     """`ocr cancel` cancels the running job; with nothing running it exits non-zero."""
-    ready_project(runner, tmp_path, "cli-cancel")
+    ready_project(tmp_path, "cli-cancel")
     runner.invoke(args=["ocr", "start", "cli-cancel"])
     job_id = db.session.scalar(select(Job.id))
 
@@ -251,7 +245,7 @@ def test_ocr_cancel_stops_the_job_and_a_second_cancel_fails(app, runner, enqueue
 
 def test_ocr_status_watch_of_a_cancelled_job_exits_non_zero(runner, enqueued, tmp_path):
     """`ocr status --watch` of a job that ended without succeeding stops at once, non-zero."""
-    ready_project(runner, tmp_path, "cli-watch")
+    ready_project(tmp_path, "cli-watch")
     runner.invoke(args=["ocr", "start", "cli-watch"])
     runner.invoke(args=["ocr", "cancel", "cli-watch"])
 

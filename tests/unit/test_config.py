@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import ast
+import operator
 import pathlib
+import re
 import stat
 
 import pytest
 
-from app import create_app
+from app import create_app, devserver
 from app.config import ConfigError, load_config, validate
+from tests.support import ROOT
 
 INT_VARIABLES = [
     "MAX_UPLOAD_MB",
@@ -32,43 +36,108 @@ def config_with(data_dir, **env) -> dict:
     return load_config({"DATA_DIR": str(data_dir), **env})
 
 
-def test_defaults_are_the_documented_ones(data_dir):
-    """With only DATA_DIR set, every key has the default docs/configuration.md gives."""
-    config = config_with(data_dir)
-    mb = 1024 * 1024
-    assert config == {
-        "DATA_DIR": str(data_dir.resolve()),
-        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{data_dir.resolve() / 'proofing.db'}",
-        "REDIS_URL": "redis://127.0.0.1:6379/0",
-        "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
-        "CELERY_RESULT_BACKEND": "redis://127.0.0.1:6379/0",
-        "SECRET_KEY": (data_dir / "secret_key").read_text(),
-        "MAX_CONTENT_LENGTH": 512 * mb,
-        "OCR_PAGE_TIME_LIMIT": 120,
-        "OCR_STALL_TIMEOUT": 2 * 120 + 60,
-        "OCR_JOB_TTL": 86400,
-        "JOB_WINDOW": 0,
-        "JOB_HEARTBEAT_SECONDS": 3,
-        "RENDER_DPI": 300,
-        "RENDER_MAX_PIXELS": 40_000_000,
-        "GOOGLE_APPLICATION_CREDENTIALS": None,
-        "GOOGLE_VISION_ENDPOINT": None,
-        "TESSERACT_CMD": "tesseract",
-        "PUBLIC_URL": "http://localhost:5000",
-        "METRICS_TOKEN": None,
-        "WEBHOOK_SECRET": None,
-        "WEBHOOK_ALLOW_PRIVATE": False,
-        "WEBHOOK_TIMEOUT": 10,
-        "EXPORT_RETENTION_HOURS": 168,
-        "JOB_PAGE_RETENTION_DAYS": 90,
-        "SESSION_COOKIE_HTTPONLY": True,
-        "SESSION_COOKIE_SAMESITE": "Lax",
-        "SESSION_COOKIE_SECURE": False,
-        "REMEMBER_COOKIE_HTTPONLY": True,
-        "REMEMBER_COOKIE_SAMESITE": "Lax",
-        "WTF_CSRF_TIME_LIMIT": None,
-    }
+#: docs/configuration.md: its table of variables is what these tests hold the code to.
+DOC = ROOT / "docs" / "configuration.md"
+#: The key a variable sets, where it is not the variable's own name.
+KEY_OF = {"DATABASE_URL": "SQLALCHEMY_DATABASE_URI", "MAX_UPLOAD_MB": "MAX_CONTENT_LENGTH"}
+#: From the value the doc gives to the value of the key, where the key holds another form.
+AS_KEY = {
+    "DATA_DIR": lambda value: str(pathlib.Path(value).resolve()),
+    "MAX_UPLOAD_MB": lambda mb: mb * 1024 * 1024,
+    "SESSION_COOKIE_SECURE": lambda value: value == "1",
+    "WEBHOOK_ALLOW_PRIVATE": lambda value: value == "1",
+}
+#: Keys with a fixed value, set from no variable (the doc's "Fixed settings" paragraph, and
+#: CSRF tokens that do not expire while a page stays open).
+FIXED = {
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "REMEMBER_COOKIE_HTTPONLY": True,
+    "REMEMBER_COOKIE_SAMESITE": "Lax",
+    "WTF_CSRF_TIME_LIMIT": None,
+}
+
+
+def documented_defaults() -> dict[str, str]:
+    """Variable -> its default as the doc's table writes it."""
+    rows = re.findall(r"^\| `([A-Z_]+)` \| (.+?) \| .+ \|$", DOC.read_text(), re.M)
+    assert rows, f"no table of variables in {DOC}"
+    return dict(rows)
+
+
+def arithmetic(expression: str) -> int:
+    """The value of a default such as `2 * 120 + 60`: numbers, + - * and brackets only."""
+    operators = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul}
+
+    def value(node: ast.AST) -> int:
+        if isinstance(node, ast.Constant) and isinstance(node.value, int):
+            return node.value
+        if isinstance(node, ast.BinOp) and type(node.op) in operators:
+            return operators[type(node.op)](value(node.left), value(node.right))
+        raise AssertionError(f"a documented default the test cannot read: {expression!r}")
+
+    return value(ast.parse(expression, mode="eval").body)
+
+
+def documented_value(name: str, defaults: dict[str, str]):
+    """What the doc says `name` is when unset: `unset` is None; `$OTHER` and OTHER stand for
+    that variable's documented value, in the form its key holds (DATA_DIR made absolute); a
+    whole number is an int; a file the value is "generated once into" is read."""
+    text = defaults[name]
+    if text == "unset":
+        return None
+    literal = re.match(r"(?:generated once into )?`([^`]+)`", text)
+    assert literal, f"{name}: no `value` in its documented default {text!r}"
+    value = literal.group(1)
+    others = sorted(set(defaults) - {name}, key=len, reverse=True)
+    for other in others:
+        if f"${other}" in value:
+            value = value.replace(f"${other}", str(as_key(other, defaults)))
+    if "×" in value:
+        for other in others:
+            value = re.sub(rf"\b{other}\b", str(as_key(other, defaults)), value)
+        return arithmetic(value.replace("×", "*"))
+    if text.startswith("generated once into"):
+        return pathlib.Path(value).read_text()
+    return int(value) if value.isdigit() else value
+
+
+def as_key(name: str, defaults: dict[str, str]):
+    """The documented default of `name` in the form its key holds."""
+    return AS_KEY.get(name, lambda value: value)(documented_value(name, defaults))
+
+
+def test_defaults_are_the_documented_ones(tmp_path, monkeypatch):
+    """With no variable set, each key has the default docs/configuration.md's table gives for
+    its variable (PORT: `make run`'s port, app/devserver.py)."""
+    monkeypatch.chdir(tmp_path)  # the documented DATA_DIR, ./data, is under the working dir
+    config = load_config({})
+    defaults = documented_defaults()
+    actual = {KEY_OF.get(name, name): config.get(KEY_OF.get(name, name)) for name in defaults}
+    actual["PORT"] = devserver.DEFAULT_PORT
+    expected = {KEY_OF.get(name, name): as_key(name, defaults) for name in defaults}
+    assert actual == expected
+    mode = re.search(r"\(mode (0[0-7]{3})\)", defaults["SECRET_KEY"])
+    secret_file = tmp_path / "data" / "secret_key"
+    assert mode and stat.S_IMODE(secret_file.stat().st_mode) == int(mode.group(1), 8)
     validate(config)
+
+
+def test_every_variable_the_code_reads_is_documented():
+    """The variables app/config.py reads, plus `make run`'s PORT, are the doc's rows."""
+    source = (ROOT / "app" / "config.py").read_text()
+    read = set(re.findall(r'env(?:\.get\(|\[|, )"([A-Z_]+)"', source))
+    assert read, "found no variable read in app/config.py"
+    assert read | {"PORT"} == set(documented_defaults())
+
+
+def test_every_key_comes_from_a_documented_variable_or_is_fixed(data_dir):
+    """No key is set from nowhere: each comes from a documented variable or is one of the
+    fixed settings, with its fixed value."""
+    config = config_with(data_dir)
+    from_variables = {KEY_OF.get(name, name) for name in documented_defaults()} - {"PORT"}
+    assert set(config) == from_variables | set(FIXED)
+    assert {key: config[key] for key in FIXED} == FIXED
 
 
 def test_data_dir_defaults_to_data_under_the_working_directory(tmp_path, monkeypatch):

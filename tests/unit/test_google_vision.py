@@ -10,7 +10,6 @@ import base64
 import json
 import socket
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -86,13 +85,18 @@ class StandIn:
     def __init__(self) -> None:
         self.status = 200
         self.body: dict = PAGE
-        self.delay = 0.0
+        #: Cleared to hold every answer back until the test (or the teardown) sets it.
+        self.answer_now = threading.Event()
+        self.answer_now.set()
+        self.answers_sent = 0
         self.requests: list[dict] = []
         self.paths: list[str] = []
         self.endpoint = ""
 
-    def reply(self, status: int, body: dict, delay: float = 0.0) -> None:
-        self.status, self.body, self.delay = status, body, delay
+    def reply(self, status: int, body: dict, *, hold: bool = False) -> None:
+        self.status, self.body = status, body
+        if hold:
+            self.answer_now.clear()
 
 
 @pytest.fixture
@@ -104,7 +108,7 @@ def vision():
             length = int(self.headers.get("Content-Length", 0))
             stand_in.paths.append(self.path.split("?")[0])  # the query only sets JSON options
             stand_in.requests.append(json.loads(self.rfile.read(length)))
-            time.sleep(stand_in.delay)
+            stand_in.answer_now.wait(30)
             payload = json.dumps(stand_in.body).encode()
             try:
                 self.send_response(stand_in.status)
@@ -112,6 +116,7 @@ def vision():
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)
+                stand_in.answers_sent += 1
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client gave up waiting, as the timeout test wants
 
@@ -125,6 +130,7 @@ def vision():
     thread.start()
     stand_in.endpoint = f"http://127.0.0.1:{server.server_address[1]}"
     yield stand_in
+    stand_in.answer_now.set()  # a held answer goes, so that shutdown need not wait for it
     server.shutdown()
     server.server_close()
     thread.join(timeout=5)
@@ -225,13 +231,14 @@ def test_a_refused_connection_is_transient(image):
 
 
 def test_a_slow_answer_times_out_as_transient(vision, image):
-    """The timeout reaches the HTTP call, so a hung service cannot hold a worker."""
-    vision.reply(200, PAGE, delay=1.0)
+    """The timeout reaches the HTTP call, so a hung service cannot hold a worker: with the
+    answer held back, the call gives up with a transient timeout error, before any answer."""
+    vision.reply(200, PAGE, hold=True)
 
-    started = time.monotonic()
-    with pytest.raises(TransientOcrError):
+    with pytest.raises(TransientOcrError, match=r"\(ReadTimeout\)"):
         ENGINE.recognize(image, "eng", config_for(vision.endpoint), timeout=0.2)
-    assert time.monotonic() - started < 0.9
+    assert len(vision.requests) == 1  # the request arrived...
+    assert vision.answers_sent == 0  # ...and the call did not wait for its answer
 
 
 def test_a_broken_credentials_file_is_an_ocr_error(tmp_path, image):

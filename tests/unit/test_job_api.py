@@ -25,7 +25,7 @@ from app.models import (
 from app.services import jobs
 from app.services.accounts import create_user
 from app.services.api_tokens import issue_token
-from tests.conftest import add_ready_project, login
+from tests.support import add_ready_project, login
 
 PASSWORD = "job-api-password"
 
@@ -77,8 +77,8 @@ def ended_job(slug: str, state: str, *, minutes_ago: int, engine: str = "tessera
 @pytest.fixture
 def books(app, people, enqueued):
     """A public book with two ended jobs and a running one; a private book with one job."""
-    add_ready_project(app, "open-book", 3)
-    add_ready_project(app, "closed-book", 2)
+    add_ready_project("open-book", 3)
+    add_ready_project("closed-book", 2)
     closed = db.session.scalar(select(Project).filter_by(slug="closed-book"))
     closed.is_private = True
     db.session.add(ProjectMember(project_id=closed.id, user_id=people["editor"].id, role="editor"))

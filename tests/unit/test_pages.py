@@ -10,36 +10,16 @@ import pytest
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import Page, Project, ProjectStatus, Revision, User
+from app.models import Page, Revision, User
 from app.services.accounts import create_user
 from app.services.pages import SaveOutcome, save_page_text
-
-BOTH_DATABASES = pytest.mark.parametrize("app", ["sqlite", "postgres"], indirect=True)
+from tests.support import BOTH_DATABASES, add_ready_project
 
 
 @pytest.fixture
 def page(app) -> Page:
     """A page of a ready project, as a split leaves it: version 0, no text, no revision."""
-    project = Project(
-        slug="pages-test",
-        title="Pages test",
-        language="san",
-        status=ProjectStatus.READY,
-        source_filename="book.pdf",
-        source_page_count=1,
-    )
-    db.session.add(project)
-    db.session.flush()
-    page = Page(
-        project_id=project.id,
-        number=1,
-        image_path="projects/pages-test/pages/00001.png",
-        width=10,
-        height=10,
-    )
-    db.session.add(page)
-    db.session.commit()
-    return page
+    return add_ready_project("pages-test", 1, language="san").pages[0]
 
 
 @pytest.fixture

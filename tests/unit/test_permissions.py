@@ -11,21 +11,25 @@ import pytest
 from sqlalchemy import select
 
 from app.extensions import db
+from app.job_tracking import job_key
 from app.models import Job, MemberRole, Project, User
 from app.services.accounts import create_user
 from app.services.projects import ProjectError, remove_member, set_member
-from tests.conftest import (
+from tests.support import (
+    CORPUS,
     add_ready_project,
     csrf_token,
-    login,
     make_app,
+    signed_in,
     upload_form,
     use_fakeredis,
 )
-from tests.support import CORPUS
 
 PRIVATE, PUBLIC = "private-book", "public-book"
 PASSWORD = "a-long-password"
+# Starts use the tesseract engine but run no OCR: a stand-in answers for it. Everyone signs in
+# many times: cheap hashes.
+pytestmark = pytest.mark.usefixtures("fake_tesseract", "cheap_password_hashes")
 
 
 @pytest.fixture
@@ -42,9 +46,9 @@ def web(tmp_path):
 @pytest.fixture
 def people(web):
     """An admin, two editors and two proofreaders; `member-*` belong to the private project."""
-    add_ready_project(web, PRIVATE, pages=2)
-    add_ready_project(web, PUBLIC, pages=2)
     with web.app_context():
+        add_ready_project(PRIVATE, pages=2)
+        add_ready_project(PUBLIC, pages=2)
         users = {
             name: create_user(name, PASSWORD, role)
             for name, role in [
@@ -64,9 +68,7 @@ def people(web):
 
 
 def client_of(app, name: str):
-    client = app.test_client()
-    assert login(client, name, PASSWORD).status_code == 302
-    return client
+    return signed_in(app, name, PASSWORD)
 
 
 def status_of(client, url: str) -> int:
@@ -143,7 +145,7 @@ def test_cancel_needs_an_editor_of_the_project(web, people, enqueued, name, expe
     url = f"/proofing/{PRIVATE}/batch-ocr/cancel"
     token = csrf_token(client, "/proofing/")
     assert client.post(url, data={"csrf_token": token}).status_code == expected
-    assert web.extensions["redis"].exists(f"ocr_task:{PRIVATE}"), "the job was cancelled"
+    assert web.extensions["redis"].exists(job_key(PRIVATE)), "the job was cancelled"
 
 
 def test_the_start_form_is_shown_only_to_the_projects_editors(web, people):

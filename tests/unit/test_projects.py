@@ -19,9 +19,8 @@ from app.extensions import db
 from app.models import Page, Project, ProjectStatus
 from app.services import projects, retention
 from app.services.projects import ProjectError, create_project, render_pages, split_source
-from tests.support import CORPUS
+from tests.support import BOTH_DATABASES, CORPUS, scan_pdf, split_project
 
-BOTH_DATABASES = pytest.mark.parametrize("app", ["sqlite", "postgres"], indirect=True)
 MULTIPAGE = CORPUS / "multipage.pdf"
 MULTIPAGE_PAGES = 6
 BOOK_PAGES = 5
@@ -38,9 +37,7 @@ def book(tmp_path_factory) -> Path:
     """A small 5-page scan (pages of different sizes): splits in a fraction of multipage.pdf's
     time, whose 9000 px page 2 PDFium must decode whatever size it renders at."""
     path = tmp_path_factory.mktemp("book") / "book.pdf"
-    pages = [Image.new("L", (300 + 20 * n, 400 - 10 * n), 255 - 20 * n) for n in range(BOOK_PAGES)]
-    pages[0].save(path, save_all=True, append_images=pages[1:], resolution=150)
-    return path
+    return scan_pdf(path, [(300 + 20 * n, 400 - 10 * n) for n in range(BOOK_PAGES)])
 
 
 def create(slug: str, source: Path = MULTIPAGE, **kwargs) -> Project:
@@ -259,11 +256,9 @@ def test_queue_down_at_creation_leaves_nothing(app, monkeypatch):
 
 
 @pytest.fixture
-def split_project(app, enqueued, book) -> Project:
-    project = create("split-me", source=book)
-    split_source(project.id)
-    db.session.refresh(project)
-    assert project.status == ProjectStatus.READY, project.status_message
+def ready_book(app, enqueued, book) -> Project:
+    """`book` split into a ready project; the tasks its creation sent are forgotten."""
+    project = split_project("split-me", book)
     enqueued.clear()
     return project
 
@@ -276,43 +271,43 @@ def snapshot(app, project: Project) -> dict[int, tuple[int, int]]:
     }
 
 
-def test_split_again_adds_nothing(app, enqueued, split_project):
+def test_split_again_adds_nothing(app, enqueued, ready_book):
     """A redelivered split of a ready project changes nothing and sends nothing."""
-    before = snapshot(app, split_project)
-    split_source(split_project.id)
-    assert snapshot(app, split_project) == before
+    before = snapshot(app, ready_book)
+    split_source(ready_book.id)
+    assert snapshot(app, ready_book) == before
     assert enqueued == []
 
 
 def test_split_of_a_fully_recorded_project_renders_nothing_and_marks_it_ready(
-    app, enqueued, split_project
+    app, enqueued, ready_book
 ):
     """A split killed after its last page but before marking the project ends it, re-rendering
     nothing."""
-    before = snapshot(app, split_project)
-    split_project.status = ProjectStatus.SPLITTING
+    before = snapshot(app, ready_book)
+    ready_book.status = ProjectStatus.SPLITTING
     db.session.commit()
-    split_source(split_project.id)
-    db.session.refresh(split_project)
-    assert split_project.status == ProjectStatus.READY
-    assert snapshot(app, split_project) == before
+    split_source(ready_book.id)
+    db.session.refresh(ready_book)
+    assert ready_book.status == ProjectStatus.READY
+    assert snapshot(app, ready_book) == before
     assert enqueued == []
 
 
-def test_interrupted_split_resumes_with_the_missing_pages(app, enqueued, split_project):
+def test_interrupted_split_resumes_with_the_missing_pages(app, enqueued, ready_book):
     """A split killed after 3 of 5 pages renders only pages 4 and 5 when redelivered."""
-    before = snapshot(app, split_project)
-    for page in pages_of(split_project)[3:]:
+    before = snapshot(app, ready_book)
+    for page in pages_of(ready_book)[3:]:
         (data_dir(app) / page.image_path).unlink()
-    db.session.execute(delete(Page).where(Page.project_id == split_project.id, Page.number > 3))
-    split_project.status = ProjectStatus.SPLITTING
+    db.session.execute(delete(Page).where(Page.project_id == ready_book.id, Page.number > 3))
+    ready_book.status = ProjectStatus.SPLITTING
     db.session.commit()
 
-    split_source(split_project.id)
+    split_source(ready_book.id)
 
-    db.session.refresh(split_project)
-    assert split_project.status == ProjectStatus.READY
-    after = snapshot(app, split_project)
+    db.session.refresh(ready_book)
+    assert ready_book.status == ProjectStatus.READY
+    after = snapshot(app, ready_book)
     assert sorted(after) == list(range(1, BOOK_PAGES + 1))
     assert {n: after[n] for n in range(1, 4)} == {n: before[n] for n in range(1, 4)}
 
@@ -340,12 +335,12 @@ def test_long_source_is_split_in_chunks_across_tasks(app, enqueued, monkeypatch,
     assert [n.number for n in pages_of(project)] == list(range(1, BOOK_PAGES + 1))
 
 
-def test_redelivered_chunk_adds_no_duplicate_pages(app, enqueued, split_project):
+def test_redelivered_chunk_adds_no_duplicate_pages(app, enqueued, ready_book):
     """Rendering a chunk whose pages are already recorded leaves one row per page."""
-    split_project.status = ProjectStatus.SPLITTING
+    ready_book.status = ProjectStatus.SPLITTING
     db.session.commit()
-    render_pages(split_project.id, 0, BOOK_PAGES)
-    assert [p.number for p in pages_of(split_project)] == list(range(1, BOOK_PAGES + 1))
+    render_pages(ready_book.id, 0, BOOK_PAGES)
+    assert [p.number for p in pages_of(ready_book)] == list(range(1, BOOK_PAGES + 1))
 
 
 def test_source_that_fails_during_split_marks_the_project_failed(app, enqueued, tmp_path):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pikepdf
 import pypdfium2 as pdfium
 import pytest
-from PIL import Image, ImageChops, ImageStat
+from PIL import Image
 
 from app import rendering
 from app.config import load_config
@@ -349,40 +349,6 @@ def test_the_9000_pixel_scan_of_multipage_is_over_the_pdfium_limit():
     assert sizes[1] == 9000 * 9000 * 3
     over = [n + 1 for n, size in enumerate(sizes) if size > rendering.PDFIUM_MAX_SCAN_BYTES]
     assert over == [2]
-
-
-def mean_difference(a: Path, b: Path) -> float:
-    """Mean absolute difference of two grayscale images over the area they share."""
-    with Image.open(a) as first, Image.open(b) as second:
-        box = (0, 0, min(first.width, second.width), min(first.height, second.height))
-        return ImageStat.Stat(ImageChops.difference(first.crop(box), second.crop(box))).mean[0]
-
-
-def test_pdftoppm_renders_the_same_page_as_pdfium(tmp_path, monkeypatch):
-    """With the limit at 0 every page goes to pdftoppm: the same DPI, the same size but for
-    rounding (PDFium rounds a side up, pdftoppm to the nearest pixel) and nearly the same
-    pixels as PDFium's rendering of linn.pdf: the two anti-alias edges differently, so text
-    edges differ by a few levels (3.8 of 255 on average when measured; Tesseract then reads
-    the page alike, with 3 of 4556 characters different)."""
-    (tmp_path / "pdfium").mkdir()
-    (tmp_path / "pdftoppm").mkdir()
-    [by_pdfium] = render_all(CORPUS / "linn.pdf", tmp_path / "pdfium")
-    monkeypatch.setattr(rendering, "PDFIUM_MAX_SCAN_BYTES", 0)
-    calls = []
-    real_run = rendering.subprocess.run
-    monkeypatch.setattr(
-        rendering.subprocess, "run", lambda cmd, **kw: calls.append(cmd) or real_run(cmd, **kw)
-    )
-    [by_pdftoppm] = render_all(CORPUS / "linn.pdf", tmp_path / "pdftoppm")
-    assert calls and calls[0][0] == "pdftoppm"
-    assert by_pdftoppm.dpi == by_pdfium.dpi
-    assert abs(by_pdftoppm.width - by_pdfium.width) <= 1
-    assert abs(by_pdftoppm.height - by_pdfium.height) <= 1
-    assert by_pdftoppm.width * by_pdftoppm.height <= MAX_PIXELS
-    with Image.open(by_pdftoppm.path) as image:
-        assert image.mode == "L"
-    assert mean_difference(by_pdfium.path, by_pdftoppm.path) < 6.0
-    assert not list((tmp_path / "pdftoppm").glob(".pdftoppm-*")), "temp directory left behind"
 
 
 def test_without_pdftoppm_a_huge_scan_still_renders_with_pdfium(tmp_path, monkeypatch, caplog):

@@ -1,31 +1,25 @@
-"""Security checks not covered by test_views.py: Redis passwords, secrets kept out of responses
-and logs, forged sessions, the bot account, and the editor-only batch OCR forms.
+"""Security checks not covered by the view tests: secrets kept out of responses and logs,
+forged sessions, the bot account, and the editor-only batch OCR forms. Redis with a password,
+which needs a real redis-server, is in tests/integration/test_security.py.
 
 Requests are made outside any app context (the `web` fixture holds none): inside one, Flask
 reuses it for the request, and `g` (where Flask-Login caches the signed-in user) would carry
-one client's user into another client's request. Tests needing a real Redis (a password)
-start their own redis-server and say so in their marker.
+one client's user into another client's request.
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import uuid
-from pathlib import Path
 
 import pytest
-import redis
 from flask import Flask
 from flask.sessions import SecureCookieSessionInterface
 
-from app import create_app, queue, task_names
+from app import create_app
 from app.extensions import db
-from app.job_tracking import JobRecord, job_key
 from app.models import (
     BOT_USERNAME,
     Job,
-    JobKind,
     JobState,
     Project,
     Role,
@@ -33,14 +27,23 @@ from app.models import (
 )
 from app.services import batch_ocr
 from app.services.accounts import bot_user, create_user
-from tests.conftest import add_ready_project, csrf_token, login, make_app, use_fakeredis
-from tests.support import CORPUS, RedisServer, free_port
+from tests.support import (
+    add_ready_project,
+    csrf_token,
+    free_port,
+    logs_captured,
+    make_app,
+    signed_in,
+    use_fakeredis,
+)
 
 SECRET_KEY = "secret-key-" + uuid.uuid4().hex
 REDIS_PASSWORD = "redis-pass-" + uuid.uuid4().hex
 DB_PASSWORD = "db-pass-" + uuid.uuid4().hex
 SECRETS = (SECRET_KEY, REDIS_PASSWORD, DB_PASSWORD)
 SLUG = "secure-book"
+# What is checked here is sessions and secrets, not password hashing: cheap hashes.
+pytestmark = pytest.mark.usefixtures("cheap_password_hashes")
 
 
 def add_users(app) -> None:
@@ -54,136 +57,17 @@ def web(tmp_path):
     """An app on fakeredis with a ready project and an editor and a proofreader; no context."""
     app = make_app(tmp_path, SECRET_KEY=SECRET_KEY)
     use_fakeredis(app)
-    add_ready_project(app, SLUG, pages=2)
+    with app.app_context():
+        add_ready_project(SLUG, pages=2)
     add_users(app)
     yield app
     with app.app_context():
         db.engine.dispose()
 
 
-def signed_in(app, username: str, password: str):
-    client = app.test_client()
-    assert login(client, username, password).status_code == 302
-    return client
-
-
-@contextlib.contextmanager
-def logs_captured(caplog):
-    """Every log record into caplog. Building an app runs Alembic's logging.config.fileConfig
-    (app/migrations/env.py), which replaces the root logger's handlers, caplog's among them."""
-    root = logging.getLogger()
-    level = root.level
-    root.addHandler(caplog.handler)
-    root.setLevel(logging.DEBUG)
-    try:
-        yield
-    finally:
-        root.removeHandler(caplog.handler)
-        root.setLevel(level)
-
-
 def assert_no_secret(text: str) -> None:
     for secret in SECRETS:
         assert secret not in text
-
-
-# -- Redis with a password ---------------------------------------------------------------
-
-
-@pytest.fixture
-def redis_with_password(tmp_path):
-    server = RedisServer(tmp_path / "redis", password=REDIS_PASSWORD).start()
-    yield server
-    server.stop()
-
-
-def app_on(tmp_path: Path, redis_url: str):
-    return make_app(
-        tmp_path,
-        SECRET_KEY=SECRET_KEY,
-        REDIS_URL=redis_url,
-        CELERY_BROKER_URL=redis_url,
-        CELERY_RESULT_BACKEND=redis_url,
-    )
-
-
-@pytest.mark.integration
-def test_redis_password_in_redis_url_is_used_for_job_records_and_the_queue(
-    tmp_path, redis_with_password
-):
-    """With the password in REDIS_URL, the job tracker writes its record and a task reaches
-    the queue on a Redis that refuses clients without it."""
-    with pytest.raises(redis.AuthenticationError):
-        redis.Redis(port=redis_with_password.port).get("anything")
-    app = app_on(tmp_path, redis_with_password.url)
-    record = JobRecord(
-        task_id=str(uuid.uuid4()),
-        engine="tesseract",
-        started_at="2026-01-01T00:00:00+00:00",
-        project_slug=SLUG,
-        language="eng",
-        total=3,
-    )
-    with app.app_context():
-        assert app.extensions["job_trackers"][JobKind.OCR].claim(record) is None
-        queue.enqueue(task_names.SPLIT_SOURCE, project_id=1)
-    server = redis_with_password.client()
-    assert JobRecord.from_json(server.get(job_key(SLUG))) == record
-    assert server.llen(task_names.INTERACTIVE_QUEUE) == 1
-
-
-@pytest.mark.integration
-def test_wrong_redis_password_gives_the_readable_503_without_url_or_password(
-    tmp_path, redis_with_password, caplog
-):
-    """A wrong password in REDIS_URL makes the batch OCR page and its status answer the
-    readable 503; neither the answer nor the log shows the URL or any password."""
-    url = f"redis://:{REDIS_PASSWORD}-wrong@127.0.0.1:{redis_with_password.port}/0"
-    app = app_on(tmp_path, url)
-    add_ready_project(app, SLUG, pages=2)
-    add_users(app)
-    client = signed_in(app, "edna", "editor-password")
-    with logs_captured(caplog):
-        page = client.get(f"/proofing/{SLUG}/batch-ocr")
-        status = client.get(f"/proofing/{SLUG}/batch-ocr/status")
-    assert page.status_code == 503
-    assert "The task queue is unavailable" in page.get_data(as_text=True)
-    assert status.status_code == 503
-    assert status.get_json()["error"] == "The task queue is unavailable"
-    assert "queue unavailable" in caplog.text  # the failure was logged...
-    for text in (page.get_data(as_text=True), status.get_data(as_text=True), caplog.text):
-        assert_no_secret(text)  # ...without the password or the URL
-        assert "redis://" not in text
-
-
-@pytest.mark.integration
-# Without ignore_result, Celery first subscribed to the task's result channel and retried that
-# 20 times a second apart, then raised RuntimeError: a 500 after 19 s, the project left behind.
-@pytest.mark.timeout(5)
-def test_upload_while_redis_refuses_the_password_is_a_quick_503_and_creates_nothing(
-    tmp_path, redis_with_password
-):
-    """An upload whose split cannot be queued (wrong Redis password) is answered 503 at once,
-    and no project is left behind."""
-    url = f"redis://:{REDIS_PASSWORD}-wrong@127.0.0.1:{redis_with_password.port}/0"
-    app = app_on(tmp_path, url)
-    add_users(app)
-    client = signed_in(app, "edna", "editor-password")
-    response = client.post(
-        "/proofing/create-project",
-        data={
-            "slug": "no-queue",
-            "title": "t",
-            "language": "eng",
-            "csrf_token": csrf_token(client, "/proofing/create-project"),
-            "source": ((CORPUS / "trivial.pdf").open("rb"), "trivial.pdf"),
-        },
-    )
-    assert response.status_code == 503
-    assert "The task queue is unavailable" in response.get_data(as_text=True)
-    with app.app_context():
-        assert db.session.query(Project).filter_by(slug="no-queue").count() == 0
-    assert not (Path(app.config["DATA_DIR"]) / "projects" / "no-queue").exists()
 
 
 # -- secrets stay out of answers and logs ------------------------------------------------
@@ -193,8 +77,9 @@ def test_redis_outage_shows_no_secret_in_answers_or_logs(tmp_path, caplog):
     """Redis unreachable at a URL with a password: the 503 answers and the log records name
     neither the password nor SECRET_KEY."""
     url = f"redis://:{REDIS_PASSWORD}@127.0.0.1:{free_port()}/0"
-    app = app_on(tmp_path, url)
-    add_ready_project(app, SLUG, pages=2)
+    app = make_app(tmp_path, SECRET_KEY=SECRET_KEY, REDIS_URL=url)
+    with app.app_context():
+        add_ready_project(SLUG, pages=2)
     add_users(app)
     client = signed_in(app, "edna", "editor-password")
     with logs_captured(caplog):
@@ -292,7 +177,7 @@ def test_the_ocr_bot_cannot_sign_in(web):
 
 
 @pytest.mark.parametrize("selection", ["failed", "resume", "all"])
-def test_proofreader_cannot_retry_resume_or_start(web, enqueued, selection):
+def test_proofreader_cannot_retry_resume_or_start(web, enqueued, fake_tesseract, selection):
     """Retry of failed pages and resume are editor actions too: a proofreader gets 403 and no
     job is recorded."""
     with web.app_context():

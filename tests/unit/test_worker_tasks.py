@@ -16,7 +16,7 @@ from app.engines import ENGINES, OcrResult, TransientOcrError
 from app.extensions import db
 from app.models import JobPage, Project
 from app.services import batch_ocr
-from tests.conftest import add_ready_project
+from tests.support import add_ready_project
 from worker import tasks
 
 
@@ -53,7 +53,7 @@ def engine(monkeypatch):
 
 @pytest.fixture
 def job(app, enqueued, engine):
-    add_ready_project(app, "task-branches", 1)
+    add_ready_project("task-branches", 1)
     project = db.session.scalar(select(Project).filter_by(slug="task-branches"))
     outcome = batch_ocr.start_batch_ocr(
         project, engine="scripted", language="eng", selection="all", user=None

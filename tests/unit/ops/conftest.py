@@ -10,7 +10,7 @@ import pytest
 from app.extensions import db
 from app.models import Job, JobKind, JobPage, JobState, Page, Project, User, utcnow
 from app.services.accounts import create_user
-from tests.conftest import add_ready_project, login, make_app, use_fakeredis
+from tests.support import add_ready_project, login, make_app, use_fakeredis
 
 PASSWORD = "ops-password"
 
@@ -50,9 +50,8 @@ def client_of(app, username: str):
 
 
 def ready_project(app, slug: str, pages: int = 3) -> int:
-    add_ready_project(app, slug, pages)
     with app.app_context():
-        return db.session.query(Project.id).filter_by(slug=slug).scalar()
+        return add_ready_project(slug, pages).id
 
 
 def make_job(

@@ -15,7 +15,7 @@ from app.models import Job, JobState, Project
 from app.services import cluster, job_events
 from app.services.cluster import RunningTask, WorkerNode, _Snapshot
 from app.worker_presence import this_process_info
-from tests.conftest import add_ready_project
+from tests.support import add_ready_project
 from tests.unit.ops.conftest import make_job
 
 
@@ -65,7 +65,7 @@ def the_project(slug: str) -> Project:
 
 
 def test_page_and_job_counters_sum_what_job_events_reported(app, client, two_workers):
-    add_ready_project(app, "counted-book", 3)
+    add_ready_project("counted-book", 3)
     job = make_job(the_project("counted-book"), state=JobState.RUNNING, ended_ago=None)
     job_events.job_started(job)
     for outcome, seconds in (("done", 0.4), ("done", 3.0), ("failed", 150.0), ("skipped", None)):
@@ -99,7 +99,7 @@ def test_page_and_job_counters_sum_what_job_events_reported(app, client, two_wor
 
 
 def test_gauges_are_read_when_scraped(app, client, two_workers):
-    add_ready_project(app, "gauge-book", 2)
+    add_ready_project("gauge-book", 2)
     make_job(the_project("gauge-book"), state=JobState.RUNNING, ended_ago=None, job_id="live-1")
     make_job(the_project("gauge-book"), state=JobState.SUCCEEDED, job_id="over-1")
     fake = app.extensions["redis"]
@@ -132,7 +132,7 @@ def test_gauges_are_read_when_scraped(app, client, two_workers):
 
 
 def test_no_label_carries_a_slug_a_user_or_a_free_value(app, client, two_workers):
-    add_ready_project(app, "secret-slug-4711", 1)
+    add_ready_project("secret-slug-4711", 1)
     job = make_job(the_project("secret-slug-4711"), job_id="job-id-0815")
     job.engine = "engine-typed-by-someone"
     job.kind = "kind-nobody-knows"
@@ -188,7 +188,7 @@ def test_a_redis_outage_is_a_scrape_that_says_so(app, client, two_workers, monke
 def test_job_events_never_raise_when_redis_is_down(app, monkeypatch):
     import redis
 
-    add_ready_project(app, "quiet-book", 1)
+    add_ready_project("quiet-book", 1)
     job = make_job(the_project("quiet-book"))
 
     def down(*args, **kwargs):
@@ -204,7 +204,7 @@ def test_job_events_never_raise_when_redis_is_down(app, monkeypatch):
 
 def test_pages_by_worker_and_per_hour_cover_their_window(app):
     fake = app.extensions["redis"]
-    add_ready_project(app, "window-book", 1)
+    add_ready_project("window-book", 1)
     job = make_job(the_project("window-book"))
     now = 1_800_000_000.0
     for minutes_ago, worker in ((0, "a@h"), (3, "a@h"), (9, "b@h"), (10, "b@h"), (61, "a@h")):

@@ -9,7 +9,7 @@ from app.extensions import db
 from app.models import Job, JobState, MemberRole, Notification, Project, ProjectMember, User
 from app.services import job_events
 from app.services.api_tokens import issue_token
-from tests.conftest import csrf_token
+from tests.support import csrf_token
 from tests.unit.ops.conftest import client_of, make_job, ready_project
 
 

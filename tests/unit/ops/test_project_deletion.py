@@ -27,7 +27,7 @@ from app.models import (
     WebhookDelivery,
 )
 from app.services.project_deletion import ProjectDeletionError, delete_project, refusal
-from tests.conftest import add_ready_project, csrf_token
+from tests.support import add_ready_project, csrf_token
 from tests.unit.ops.conftest import client_of, make_job, ready_project
 
 ROW_MODELS = (Page, Revision, Job, JobPage, ProjectMember, Export, Notification, WebhookDelivery)
@@ -35,7 +35,7 @@ ROW_MODELS = (Page, Revision, Job, JobPage, ProjectMember, Export, Notification,
 
 def furnish(app, slug: str) -> dict:
     """A project with one of every row that hangs off it, files and Redis keys."""
-    add_ready_project(app, slug, 2)
+    add_ready_project(slug, 2)
     project = db.session.query(Project).filter_by(slug=slug).one()
     someone = db.session.query(User).filter_by(username="someone").one_or_none()
     if someone is None:
@@ -141,7 +141,7 @@ def test_deleting_removes_every_row_file_and_key_of_the_project_and_nothing_else
 
 @pytest.mark.parametrize("state", [JobState.QUEUED, JobState.RUNNING])
 def test_deleting_is_refused_while_a_job_of_the_project_is_live(app, state):
-    add_ready_project(app, "busy", 2)
+    add_ready_project("busy", 2)
     project = db.session.query(Project).filter_by(slug="busy").one()
     make_job(project, state=state, ended_ago=None, outcomes=["queued", "queued"])
     with pytest.raises(ProjectDeletionError, match="Cancel it first") as caught:
@@ -154,7 +154,7 @@ def test_deleting_is_refused_while_a_job_of_the_project_is_live(app, state):
 
 
 def test_deleting_is_refused_while_a_job_is_starting_or_the_split_runs(app):
-    add_ready_project(app, "starting", 1)
+    add_ready_project("starting", 1)
     project = db.session.query(Project).filter_by(slug="starting").one()
     # The Redis record of a job whose row is not committed yet: a start under way.
     record = JobRecord(
@@ -212,7 +212,7 @@ def test_a_proofreader_cannot_delete_and_a_running_job_is_refused_on_the_page(we
 
 def test_the_cli_deletes_with_yes_and_says_why_it_will_not(app):
     furnish(app, "cli-doomed")
-    add_ready_project(app, "cli-busy", 1)
+    add_ready_project("cli-busy", 1)
     make_job(
         db.session.query(Project).filter_by(slug="cli-busy").one(),
         state=JobState.RUNNING,
@@ -241,7 +241,7 @@ def test_a_redis_outage_during_the_check_leaves_the_project_as_it_was(app, monke
 
     from app.queue import QueueUnavailable
 
-    add_ready_project(app, "outage", 1)
+    add_ready_project("outage", 1)
     project = db.session.query(Project).filter_by(slug="outage").one()
 
     def down(*args, **kwargs):

@@ -15,7 +15,7 @@ import pytest
 from app.extensions import db
 from app.models import Export, Job, JobKind, JobPage, JobState, Project, utcnow
 from app.services import retention
-from tests.conftest import add_ready_project
+from tests.support import add_ready_project
 from tests.unit.ops.conftest import make_job
 
 
@@ -31,7 +31,7 @@ def aged(app):
     day_and_more = time.time() - retention.STALE_STAGING_SECONDS - 60
     os.utime(old_staging, (day_and_more, day_and_more))
 
-    add_ready_project(app, "kept-book", 3)
+    add_ready_project("kept-book", 3)
     project = db.session.query(Project).filter_by(slug="kept-book").one()
     days = app.config["JOB_PAGE_RETENTION_DAYS"]
     old_job = make_job(project, ended_ago=timedelta(days=days, hours=1), job_id="old-job")
@@ -129,7 +129,7 @@ def test_flask_cleanup_prints_the_dry_run_and_the_real_one(app, aged):
 def test_an_export_row_pointing_outside_the_data_directory_never_removes_that_file(app, tmp_path):
     outside = tmp_path / "precious.txt"
     outside.write_text("not the app's")
-    add_ready_project(app, "escape-book", 1)
+    add_ready_project("escape-book", 1)
     project = db.session.query(Project).filter_by(slug="escape-book").one()
     job = make_job(project, kind=JobKind.EXPORT, outcomes=[], job_id="escape")
     db.session.add(

@@ -13,7 +13,7 @@ from app import task_names
 from app.extensions import db
 from app.models import JobState, Project, WebhookDelivery
 from app.services import job_events, webhooks
-from tests.conftest import add_ready_project, csrf_token
+from tests.support import add_ready_project, csrf_token
 from tests.unit.ops.conftest import client_of, make_job, ready_project
 
 
@@ -60,7 +60,7 @@ def test_the_card_says_webhooks_are_off_without_a_secret(web, users):
 
 
 def test_the_cli_sets_refuses_and_clears_a_webhook(app):
-    add_ready_project(app, "hook-cli", 1)
+    add_ready_project("hook-cli", 1)
     runner = app.test_cli_runner()
     app.config["WEBHOOK_SECRET"] = "cli-secret"
     refused = runner.invoke(args=["projects", "webhook", "hook-cli", "http://localhost:8000/"])
