@@ -26,6 +26,7 @@ from app.services.projects import (
     remove_member,
     set_member,
 )
+from app.sources import Upload
 
 DEMO_USER = ("demo", "demo-password")
 DEMO_PDF = ROOT / "tests" / "fixtures" / "corpus" / "multipage.pdf"
@@ -84,26 +85,43 @@ projects = click.Group("projects", help="Create and inspect projects.")
 
 @projects.command("create")
 @click.argument("slug")
-@click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("sources", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--title", default="", help="Book title (default: the slug).")
 @click.option("--lang", "language", default="eng", show_default=True, help="OCR language code.")
 @click.option("--private", is_flag=True, help="Only members (add-member) and admins see it.")
+@click.option(
+    "--detect-orientation",
+    is_flag=True,
+    help="Turn pages scanned sideways or upside down upright (Tesseract OSD, ~1 s a page).",
+)
 @click.option("--wait", is_flag=True, help="Follow the split to the end; non-zero on failure.")
 def projects_create(
-    slug: str, source: Path, title: str, language: str, private: bool, wait: bool
+    slug: str,
+    sources: tuple[Path, ...],
+    title: str,
+    language: str,
+    private: bool,
+    detect_orientation: bool,
+    wait: bool,
 ) -> None:
-    """Create project SLUG from the scanned PDF (or image) SOURCE and enqueue its split."""
+    """Create project SLUG from SOURCES and enqueue its split.
+
+    SOURCES is a scanned PDF, a multi-page TIFF, a ZIP of page images, one or more page
+    images, or a folder of page images; page images go in natural file-name order.
+    """
+    files: list[Path] = []
+    for source in sources:
+        files.extend(_folder_files(source) if source.is_dir() else [source])
     try:
-        with source.open("rb") as fh:
-            project = create_project(
-                slug=slug,
-                title=title,
-                language=language,
-                source=fh,
-                filename=source.name,
-                created_by=None,
-                private=private,
-            )
+        project = create_project(
+            slug=slug,
+            title=title,
+            language=language,
+            uploads=[Upload(path.name, path) for path in files],
+            created_by=None,
+            private=private,
+            detect_orientation=detect_orientation,
+        )
     except (ProjectError, QueueUnavailable) as exc:
         _fail(str(exc))
     click.echo(f"project {slug} created: {project.source_page_count} pages, split enqueued")
@@ -122,6 +140,14 @@ def projects_create(
             click.echo(f"splitting: {done}/{total} pages")
             shown = done
         time.sleep(0.5)
+
+
+def _folder_files(folder: Path) -> list[Path]:
+    """The files of a folder given as a book, hidden ones (.DS_Store...) left out."""
+    files = [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")]
+    if not files:
+        _fail(f"the folder {folder} holds no files")
+    return files
 
 
 def _user(username: str) -> User:
