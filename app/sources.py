@@ -48,6 +48,7 @@ ZIP_RATIO_EXEMPT_BYTES = 32 * 1024 * 1024
 JUNK_NAMES = {"thumbs.db", "desktop.ini", "__macosx"}
 ARCHIVE_SUFFIXES = {".zip", ".tar", ".gz", ".tgz", ".bz2", ".xz", ".7z", ".rar", ".cbz", ".cbr"}
 ARCHIVE_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"\x1f\x8b", b"7z\xbc\xaf", b"Rar!", b"BZh")
+IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8", b"II*\0", b"MM\0*")
 COPY_CHUNK = 1024 * 1024
 # Pillow refuses images whose header claims more pixels than this (decompression bombs).
 Image.MAX_IMAGE_PIXELS = 200_000_000
@@ -75,8 +76,10 @@ class StoredSource:
 
 def natural_key(name: str) -> tuple:
     """Sort key putting page2 before page10: runs of digits compare as numbers."""
-    parts = re.split(r"(\d+)", name.casefold())
-    return tuple((0, int(part), part) if part.isdigit() else (1, 0, part) for part in parts)
+    folded = name.casefold()
+    parts = re.split(r"(\d+)", folded)
+    # The name itself comes last, to order names that differ only in leading zeros.
+    return (*((0, int(part)) if part.isdigit() else (1, part) for part in parts), (2, folded))
 
 
 def sniff_kind(path: Path) -> str:
@@ -197,6 +200,8 @@ def _store_page_image(partial: Path, folder: Path, number: int, shown: str) -> P
             image_format, frames = image.format, getattr(image, "n_frames", 1)
             image.verify()
     except UnidentifiedImageError:
+        if head.startswith(IMAGE_MAGIC):
+            raise UnusableSource(f"{shown} is a damaged image and cannot be read.") from None
         raise UnusableSource(f"{shown} is not a PNG, JPEG or TIFF image.") from None
     except Exception as exc:  # noqa: BLE001 -- as in sniff_kind
         raise UnusableSource(f"{shown} is a damaged image and cannot be read ({exc}).") from None
@@ -216,7 +221,7 @@ def _unpack_zip(archive: Path, folder: Path) -> None:
         with zipfile.ZipFile(archive) as zf:
             members = _page_members(zf)
             for number, member in enumerate(members, start=1):
-                shown = _shown_name(member.filename)
+                shown = _shown_name(member.filename, keep_dirs=True)
                 partial = folder / f".{number:04d}.partial"
                 _extract_within_limits(zf, member, partial, shown)
                 _store_page_image(partial, folder, number, shown)
