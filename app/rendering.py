@@ -418,8 +418,11 @@ def _image_page(image: Image.Image, index: int, max_pixels: int, file: Path | No
 
 
 def _image_dpi(image: Image.Image) -> float:
-    x_dpi = (image.info.get("dpi") or (0, 0))[0]
-    return float(x_dpi) if x_dpi and x_dpi >= 1 else float(ASSUMED_IMAGE_DPI)
+    x_dpi = float((image.info.get("dpi") or (0, 0))[0] or 0)
+    if x_dpi < 1:
+        return float(ASSUMED_IMAGE_DPI)
+    # PNG counts pixels per metre, so 300 DPI reads back as 299.9994: the scanner meant 300.
+    return float(round(x_dpi)) if abs(x_dpi - round(x_dpi)) < 0.05 else round(x_dpi, 2)
 
 
 def _copied_jpeg(image: Image.Image, file: Path, dpi: float, max_pixels: int) -> _PageImage | None:
