@@ -226,7 +226,8 @@ def _unpack_zip(archive: Path, folder: Path) -> None:
                 _extract_within_limits(zf, member, partial, shown)
                 _store_page_image(partial, folder, number, shown)
     except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
-        raise UnusableSource(f"The ZIP file is damaged and cannot be read ({exc}).") from None
+        why = "" if "not a zip file" in str(exc) else f" ({exc})"  # zipfile's word for "cut"
+        raise UnusableSource(f"The ZIP file is damaged and cannot be read{why}.") from None
     except RuntimeError as exc:  # zipfile's "is encrypted, password required"
         raise UnusableSource(f"The ZIP file cannot be read ({exc}).") from None
 
