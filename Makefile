@@ -12,7 +12,7 @@ BENCH_ARGS ?=
 
 # Debian packages, by what needs them. Only the missing ones are installed (see apt_install).
 RUN_PACKAGES := tesseract-ocr tesseract-ocr-eng tesseract-ocr-san tesseract-ocr-hin \
-	tesseract-ocr-tam poppler-utils redis-server python3-venv
+	tesseract-ocr-tam tesseract-ocr-osd poppler-utils redis-server python3-venv
 # The browser tests drive Debian's chromium; Noto renders the Devanagari and Tamil pages.
 TEST_PACKAGES := $(RUN_PACKAGES) chromium fonts-noto-core
 # OCRmyPDF 17 rasterizes with pypdfium2 and writes PDF/A itself: it needs only Tesseract.
