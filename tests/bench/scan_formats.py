@@ -11,6 +11,11 @@ seconds it takes (its user + system time, which other load on the machine distur
 the wall clock) are the median of --runs runs. The character error rate is measured where
 there is ground truth (linn.txt for linn.pdf's page; the drawn text for the Devanagari page),
 and orientation detection (`--psm 0`) is timed on each stored page too.
+
+    .venv/bin/python -m tests.bench.scan_formats --colour
+
+compares instead a colour page with its grey conversion: the Devanagari page drawn in brown
+ink on cream paper (with ground truth), and c02-22.pdf's colour JPEG scan.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import pikepdf
 import pypdfium2 as pdfium
 from PIL import Image
 
@@ -169,11 +175,47 @@ def markdown(rows: list[Measured]) -> str:
     return "\n".join(lines)
 
 
+def colour_vs_grey(work: Path, runs: int) -> str:
+    """Tesseract on colour pages and on the same pages converted to grey."""
+    sanskrit, truth = books.devanagari_page(ink=(90, 40, 20), paper=(240, 225, 190))
+    with pikepdf.open(CORPUS / "c02-22.pdf") as pdf:
+        [scan] = _images(pdf.pages[0])
+        (work / "c02-22.jpg").write_bytes(scan.read_raw_bytes())
+    with Image.open(work / "c02-22.jpg") as jpeg:
+        jpeg.load()
+        huck = jpeg.copy()
+    lines = [
+        "| page | stored as | KiB | Tesseract CPU s | CER |",
+        "|---|---|---|---|---|",
+    ]
+    for name, image, reference, language, dpi in (
+        ("Devanagari, brown on cream", sanskrit, truth, "san", 300),
+        ("c02-22.pdf (colour JPEG scan)", huck, None, "eng", 150),
+    ):
+        for mode in ("RGB", "L"):
+            path = work / f"{len(lines)}.png"
+            image.convert(mode).save(path, dpi=(dpi, dpi), compress_level=1)
+            cpu, text = tesseract(path, language, runs)
+            cer = _cer(character_error_rate(text, reference) if reference else None)
+            size = path.stat().st_size / 1024
+            lines.append(f"| {name} | {mode} png | {size:.0f} | {cpu:.2f} | {cer} |")
+    return "\n".join(lines)
+
+
+def _images(page: pikepdf.Page) -> list[pikepdf.Stream]:
+    return [page.Resources.XObject[name] for name in page.Resources.XObject.keys()]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="Tesseract runs per page (median)")
     parser.add_argument("--pages", type=int, default=len(books.TEXT_PAGES), help="pages a book")
+    parser.add_argument("--colour", action="store_true", help="colour against grey instead")
     args = parser.parse_args(argv)
+    if args.colour:
+        with tempfile.TemporaryDirectory() as tmp:
+            print(colour_vs_grey(Path(tmp), args.runs))
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         sources = {
