@@ -74,8 +74,11 @@ def extract_single_scan(
     width, height = obj.get_px_size()
     if dpi < min_dpi or width * height > max_pixels:
         return None
-    page = open_pikepdf().pages[index]
-    stream = _image_xobject_drawn(page)
+    try:
+        page = open_pikepdf().pages[index]
+        stream = _image_xobject_drawn(page)
+    except pikepdf.PdfError:
+        return None  # qpdf reads the structure differently from PDFium: let PDFium render
     if stream is None or not _plain_image(stream, width, height):
         return None
     components = _components(stream.get("/ColorSpace"))

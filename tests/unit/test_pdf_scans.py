@@ -119,6 +119,16 @@ def test_jpeg_scan_is_copied_byte_for_byte(tmp_path, mode):
     assert page.path.read_bytes() == original
 
 
+def test_jpeg_scan_of_a_pdf_with_an_owner_password_is_copied_decrypted(tmp_path):
+    original = encoded(page_text_like("L"), "JPEG", quality=80, dpi=(300, 300))
+    pdf = pdf_of_image(tmp_path, original, dpi=300)
+    with pikepdf.open(pdf, allow_overwriting_input=True) as doc:
+        doc.save(pdf, encryption=pikepdf.Encryption(user="", owner="owner"))
+    assert original not in pdf.read_bytes()  # the stream is stored encrypted
+    [page] = render_all(pdf, tmp_path / "out")
+    assert page.path.read_bytes() == original
+
+
 def test_jpeg_scan_without_density_gets_it_and_keeps_its_compressed_data(tmp_path):
     """A DCT scan that does not say its DPI gets the page's DPI in its JFIF header; the
     compressed image data after the header is copied untouched."""
