@@ -109,15 +109,20 @@ def projects_create(
     SOURCES is a scanned PDF, a multi-page TIFF, a ZIP of page images, one or more page
     images, or a folder of page images; page images go in natural file-name order.
     """
-    files: list[Path] = []
+    uploads: list[Upload] = []
     for source in sources:
-        files.extend(_folder_files(source) if source.is_dir() else [source])
+        if source.is_dir():
+            # Named with their folder, so that two folders' pages do not interleave.
+            for path in _folder_files(source):
+                uploads.append(Upload(f"{source.name}/{path.name}", path))
+        else:
+            uploads.append(Upload(source.name, source))
     try:
         project = create_project(
             slug=slug,
             title=title,
             language=language,
-            uploads=[Upload(path.name, path) for path in files],
+            uploads=uploads,
             created_by=None,
             private=private,
             detect_orientation=detect_orientation,

@@ -59,6 +59,18 @@ def test_a_folder_of_page_images(app, runner, enqueued, tmp_path):
     assert project("folder").detect_orientation is True
 
 
+def test_two_folders_keep_their_pages_apart(app, runner, enqueued, tmp_path):
+    for volume, widths in (("vol1", (1, 2)), ("vol2", (3, 4))):
+        (tmp_path / volume).mkdir()
+        for n, width in enumerate(widths, start=1):
+            write_png(tmp_path / volume / f"p{n}.png", width)
+    result = runner.invoke(
+        args=["projects", "create", "volumes", str(tmp_path / "vol2"), str(tmp_path / "vol1")]
+    )
+    assert result.exit_code == 0, result.output
+    assert stored_widths(app, "volumes") == [1, 2, 3, 4]
+
+
 def test_a_folder_with_a_file_that_is_no_image_is_refused_by_name(app, runner, enqueued, tmp_path):
     folder = tmp_path / "book"
     folder.mkdir()
