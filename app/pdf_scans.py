@@ -75,10 +75,20 @@ def extract_single_scan(
     if dpi < min_dpi or width * height > max_pixels:
         return None
     try:
-        page = open_pikepdf().pages[index]
-        stream = _image_xobject_drawn(page)
+        return _extract(obj, open_pikepdf().pages[index], width, height, dpi, max_decoded_bytes)
     except pikepdf.PdfError:
-        return None  # qpdf reads the structure differently from PDFium: let PDFium render
+        return None  # qpdf reads the file differently from PDFium: PDFium renders the page
+
+
+def _extract(
+    obj: pdfium.PdfImage,
+    page: pikepdf.Page,
+    width: int,
+    height: int,
+    dpi: float,
+    max_decoded_bytes: int,
+) -> ExtractedScan | None:
+    stream = _image_xobject_drawn(page)
     if stream is None or not _plain_image(stream, width, height):
         return None
     components = _components(stream.get("/ColorSpace"))
