@@ -40,7 +40,7 @@ class ProjectError(ValueError):
 
 
 def check_slug(slug: str) -> str:
-    if not SLUG_RE.match(slug or ""):
+    if not SLUG_RE.fullmatch(slug or ""):  # `$` alone lets "book\n" through
         raise ProjectError(
             "A slug is 1 to 64 lowercase letters a-z, digits and hyphens, "
             "starting and ending with a letter or digit (for example: gita-press-1942)."
@@ -49,7 +49,7 @@ def check_slug(slug: str) -> str:
 
 
 def check_language(language: str) -> str:
-    if not LANGUAGE_RE.match(language or ""):
+    if not LANGUAGE_RE.fullmatch(language or ""):
         raise ProjectError(
             "A language is a Tesseract code such as san, hin, tam or eng, "
             "or several joined with + (hin+eng)."
