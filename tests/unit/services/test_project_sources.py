@@ -171,9 +171,7 @@ def test_orientation_is_detected_only_when_the_project_asks(app, enqueued, monke
 @pytest.mark.parametrize(("slug", "language"), [("book\n", "eng"), ("book", "eng\n")])
 def test_a_trailing_newline_is_no_slug_or_language(app, enqueued, slug, language):
     """Found by hypothesis in test_hostile_input.py: `$` matches before a final newline."""
+    page = Upload("p.png", io.BytesIO(png(9, 9)))
     with pytest.raises(ProjectError):
-        create_project(
-            slug=slug, title="", language=language, uploads=[Upload("p.png", io.BytesIO(png(9, 9)))],
-            created_by=None,
-        )  # fmt: skip
+        create_project(slug=slug, title="", language=language, uploads=[page], created_by=None)
     assert_nothing_left(app, enqueued, slug)
