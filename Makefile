@@ -12,7 +12,7 @@ BENCH_ARGS ?=
 
 # Debian packages, by what needs them. Only the missing ones are installed (see apt_install).
 RUN_PACKAGES := tesseract-ocr tesseract-ocr-eng tesseract-ocr-san tesseract-ocr-hin \
-	tesseract-ocr-tam poppler-utils redis-server python3-venv
+	tesseract-ocr-tam tesseract-ocr-osd poppler-utils redis-server python3-venv
 # The browser tests drive Debian's chromium; Noto renders the Devanagari and Tamil pages. The
 # PostgreSQL variants of the tests run on a throw-away cluster of the server's binaries (the
 # test session's own initdb, on a free port: tests/support.py PostgresCluster).

@@ -30,6 +30,7 @@ from app.services.projects import (
     remove_member,
     set_member,
 )
+from app.sources import Upload
 
 DEMO_USER = ("demo", "demo-password")
 DEMO_PDF = ROOT / "tests" / "fixtures" / "corpus" / "multipage.pdf"
@@ -87,10 +88,15 @@ projects = click.Group("projects", help="Create and inspect projects.")
 
 @projects.command("create")
 @click.argument("slug")
-@click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("sources", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--title", default="", help="Book title (default: the slug).")
 @click.option("--lang", "language", default="eng", show_default=True, help="OCR language code.")
 @click.option("--private", is_flag=True, help="Only members (add-member) and admins see it.")
+@click.option(
+    "--detect-orientation",
+    is_flag=True,
+    help="Turn pages scanned sideways or upside down upright (Tesseract OSD, ~1 s a page).",
+)
 @click.option("--ocr", is_flag=True, help="OCR every page as soon as it is prepared.")
 @click.option("--engine", default="tesseract", show_default=True, help="With --ocr: the engine.")
 @click.option(
@@ -98,25 +104,42 @@ projects = click.Group("projects", help="Create and inspect projects.")
 )
 def projects_create(
     slug: str,
-    source: Path,
+    sources: tuple[Path, ...],
     title: str,
     language: str,
     private: bool,
+    detect_orientation: bool,
     ocr: bool,
     engine: str,
     wait: bool,
 ) -> None:
-    """Create project SLUG from the scanned PDF (or image) SOURCE and enqueue its split."""
-    fields = {"slug": slug, "title": title, "language": language, "private": private}
+    """Create project SLUG from SOURCES and enqueue its split (with --ocr, and its OCR).
+
+    SOURCES is a scanned PDF, a multi-page TIFF, a ZIP of page images, one or more page
+    images, or a folder of page images; page images go in natural file-name order.
+    """
+    uploads: list[Upload] = []
+    for source in sources:
+        if source.is_dir():
+            # Named with their folder, so that two folders' pages do not interleave.
+            for path in _folder_files(source):
+                uploads.append(Upload(f"{source.name}/{path.name}", path))
+        else:
+            uploads.append(Upload(source.name, source))
+    fields = {
+        "slug": slug,
+        "title": title,
+        "language": language,
+        "uploads": uploads,
+        "created_by": None,
+        "private": private,
+        "detect_orientation": detect_orientation,
+    }
     try:
-        with source.open("rb") as fh:
-            fields.update(source=fh, filename=source.name, created_by=None)
-            if ocr:
-                project = batch_ocr.create_project_with_ocr(
-                    engine=engine, ocr_language=None, **fields
-                )
-            else:
-                project = create_project(**fields)
+        if ocr:
+            project = batch_ocr.create_project_with_ocr(engine=engine, ocr_language=None, **fields)
+        else:
+            project = create_project(**fields)
     except (ProjectError, BatchOcrError, QueueUnavailable) as exc:
         _fail(str(exc))
     click.echo(f"project {slug} created: {project.source_page_count} pages, split enqueued")
@@ -140,6 +163,14 @@ def projects_create(
             click.echo(f"splitting: {done}/{total} pages")
             shown = done
         time.sleep(0.5)
+
+
+def _folder_files(folder: Path) -> list[Path]:
+    """The files of a folder given as a book, hidden ones (.DS_Store...) left out."""
+    files = [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")]
+    if not files:
+        _fail(f"the folder {folder} holds no files")
+    return files
 
 
 def _user(username: str) -> User:

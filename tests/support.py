@@ -35,7 +35,7 @@ import requests
 from flask import current_app
 from flask_migrate import upgrade
 from PIL import Image
-from werkzeug.datastructures import FileStorage
+from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.serving import make_server
 from werkzeug.test import encode_multipart
 
@@ -153,14 +153,22 @@ def editor_client(app):
 
 def upload_form(client, filename: str, data: bytes, **fields):
     """POST the create-project form with a file, as a browser does."""
-    form = {
-        "slug": "uploaded",
-        "title": "Uploaded book",
-        "language": "eng",
-        **fields,
-        "csrf_token": csrf_token(client, "/proofing/create-project"),
-        "source": FileStorage(io.BytesIO(data), filename=filename),
-    }
+    return upload_files(client, [(filename, data)], **fields)
+
+
+def upload_files(client, files: list[tuple[str, bytes]], **fields):
+    """POST the create-project form with several files in its `multiple` file input."""
+    form = MultiDict(
+        {
+            "slug": "uploaded",
+            "title": "Uploaded book",
+            "language": "eng",
+            **fields,
+            "csrf_token": csrf_token(client, "/proofing/create-project"),
+        }
+    )
+    for filename, data in files:
+        form.add("source", FileStorage(io.BytesIO(data), filename=filename))
     # Encoded here, in memory: the test client spools bodies over 500 kB to a temporary
     # file that it never closes (a ResourceWarning, an error under filterwarnings=error).
     boundary, payload = encode_multipart(form)

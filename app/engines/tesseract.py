@@ -1,5 +1,8 @@
 """Tesseract through pytesseract: one process per page yields both the text and word boxes.
 
+It also tells which way up a page is (orientation and script detection, `--psm 0`), which
+the split uses to turn sideways and upside-down scans upright (`detect_rotation`).
+
 Workers set OMP_THREAD_LIMIT=1 (worker/celery.py): parallelism comes from one page per
 process, and Tesseract's own threads only make parallel pages slower.
 """
@@ -9,6 +12,7 @@ from __future__ import annotations
 import csv
 import functools
 import io
+import logging
 import re
 import shutil
 import subprocess
@@ -18,6 +22,17 @@ from typing import Any
 import pytesseract
 
 from app.engines.base import OcrError, OcrResult
+
+log = logging.getLogger(__name__)
+
+#: Below this, Tesseract's orientation guess is noise; OCRmyPDF's default threshold. Measured
+#: on the corpus (docs/performance.md): a page of Latin text turned by a quarter turn or a
+#: half scores 31 to 35, an upright page of Sanskrit 12 (and it is left as it is).
+OSD_MIN_CONFIDENCE = 14.0
+#: Orientation detection of one page, which takes about a second on a full page of text.
+OSD_TIMEOUT = 60
+_ROTATE_RE = re.compile(r"^Rotate:\s*(\d+)\s*$", re.MULTILINE)
+_CONFIDENCE_RE = re.compile(r"^Orientation confidence:\s*([\d.]+)\s*$", re.MULTILINE)
 
 
 class TesseractEngine:
@@ -52,6 +67,35 @@ class TesseractEngine:
             # echoes undecodable bytes, which pytesseract then fails to decode.
             raise OcrError("Tesseract could not read the page image: it is not an image") from exc
         return OcrResult(text=text, boxes=parse_tsv_words(tsv))
+
+
+def detect_rotation(
+    image_path: Path, *, cmd: str = "tesseract", timeout: float = OSD_TIMEOUT
+) -> int:
+    """Degrees (0, 90, 180 or 270) to turn the page image clockwise to stand it upright.
+
+    0 when Tesseract cannot tell: a blank page, too little text, a guess below
+    OSD_MIN_CONFIDENCE, or no osd.traineddata. Such a page is left as it is, never refused.
+    """
+    try:
+        done = subprocess.run(
+            [cmd, str(image_path), "-", "--psm", "0"],
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=timeout,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        log.warning("orientation detection of %s failed: %s", image_path.name, exc)
+        return 0
+    rotate, confidence = _ROTATE_RE.search(done.stdout), _CONFIDENCE_RE.search(done.stdout)
+    if done.returncode != 0 or rotate is None or confidence is None:
+        # "Too few characters. Skipping this page": blank, or too little text to tell.
+        return 0
+    degrees = int(rotate.group(1)) % 360
+    if degrees not in (90, 180, 270) or float(confidence.group(1)) < OSD_MIN_CONFIDENCE:
+        return 0
+    return degrees
 
 
 def parse_tsv_words(tsv: str) -> list[list[Any]]:

@@ -1,13 +1,18 @@
-"""Creating a project from an uploaded scan, and splitting the scan into page images."""
+"""Creating a project from an uploaded scan, and splitting the scan into page images.
+
+What may be uploaded, and how it is kept, is app/sources.py; how a page becomes an image,
+app/rendering.py. This module owns the project's rows and directory around them.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import re
 import shutil
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -16,6 +21,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app import queue, task_names
+from app.engines.tesseract import detect_rotation
 from app.extensions import db
 from app.models import (
     Job,
@@ -30,6 +36,7 @@ from app.models import (
 from app.rendering import SourceDocument, UnusableSource, iter_pages
 from app.services import retention
 from app.services.accounts import user_named
+from app.sources import Upload, store, stored_source
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +49,7 @@ class ProjectError(ValueError):
 
 
 def check_slug(slug: str) -> str:
-    if not SLUG_RE.match(slug or ""):
+    if not SLUG_RE.fullmatch(slug or ""):  # `$` alone lets "book\n" through
         raise ProjectError(
             "A slug is 1 to 64 lowercase letters a-z, digits and hyphens, "
             "starting and ending with a letter or digit (for example: gita-press-1942)."
@@ -51,7 +58,7 @@ def check_slug(slug: str) -> str:
 
 
 def check_language(language: str) -> str:
-    if not LANGUAGE_RE.match(language or ""):
+    if not LANGUAGE_RE.fullmatch(language or ""):
         raise ProjectError(
             "A language is a Tesseract code such as san, hin, tam or eng, "
             "or several joined with + (hin+eng)."
@@ -69,13 +76,18 @@ def create_project(
     slug: str,
     title: str,
     language: str,
-    source: BinaryIO,
-    filename: str,
+    source: BinaryIO | None = None,
+    filename: str = "",
+    uploads: Sequence[Upload] | None = None,
     created_by: User | None,
     private: bool = False,
+    detect_orientation: bool = False,
     on_created: Callable[[Project], object] | None = None,
 ) -> Project:
     """Store the upload, check it can be opened, record the project and enqueue its split.
+
+    The upload is one file (`source` and its `filename`: a PDF, an image, a multi-page TIFF
+    or a ZIP of page images) or several page images (`uploads`), app/sources.py.
 
     The user who creates it becomes an editor member, so a private project has one from the
     start (app/permissions.py). `on_created` runs once the project is recorded and before its
@@ -86,6 +98,8 @@ def create_project(
     check_slug(slug)
     check_language(language)
     title = (title or "").strip() or slug
+    if uploads is None:
+        uploads = [] if source is None else [Upload(filename, source)]
     if db.session.scalar(select(Project.id).filter_by(slug=slug)) is not None:
         raise ProjectError(f"A project with the slug {slug!r} already exists.")
     directory = project_dir(slug)
@@ -96,11 +110,9 @@ def create_project(
     staging.mkdir(parents=True)
     retention.remove_stale_staging(directory.parent)
     try:
-        stored = staging / ("source" + _suffix(filename))
-        with stored.open("wb") as out:
-            shutil.copyfileobj(source, out, length=1024 * 1024)
         try:
-            with SourceDocument(stored) as document:
+            stored = store(uploads, staging)
+            with SourceDocument(stored.path) as document:
                 page_count = document.page_count
         except UnusableSource as exc:
             raise ProjectError(str(exc)) from None
@@ -108,11 +120,12 @@ def create_project(
             slug=slug,
             title=title[:256],
             language=language,
-            source_filename=(filename or stored.name)[:256],
+            source_filename=stored.label[:256],
             source_page_count=page_count,
             status=ProjectStatus.SPLITTING,
             created_by_id=created_by.id if created_by else None,
             is_private=private,
+            detect_orientation=detect_orientation,
         )
         if created_by is not None:
             project.members.append(ProjectMember(user_id=created_by.id, role=MemberRole.EDITOR))
@@ -137,7 +150,7 @@ def create_project(
         _undo_created(project)
         shutil.rmtree(directory, ignore_errors=True)
         raise
-    log.info("project %s created from %s (%d pages)", slug, filename, page_count)
+    log.info("project %s created from %s (%d pages)", slug, stored.label, page_count)
     return project
 
 
@@ -193,11 +206,6 @@ def remove_member(project: Project, user: User) -> bool:
     return True
 
 
-def _suffix(filename: str) -> str:
-    suffix = Path(filename or "").suffix.lower()
-    return suffix if re.fullmatch(r"\.[a-z0-9]{1,5}", suffix) else ".bin"
-
-
 #: Pages rendered by one task. Small enough that a book's split spreads over every worker
 #: process; large enough that per-task overhead stays negligible.
 SPLIT_CHUNK_PAGES = 8
@@ -244,16 +252,17 @@ def render_pages(project_id: int, start: int, stop: int) -> None:
     pages_dir.mkdir(exist_ok=True)
     recorded = _recorded_numbers(project)
     todo = [index for index in range(start, stop) if index + 1 not in recorded]
+    orient = None
+    if project.detect_orientation:
+        orient = functools.partial(detect_rotation, cmd=config["TESSERACT_CMD"])
     try:
-        sources = sorted(directory.glob("source.*"))
-        if not sources:
-            raise UnusableSource("The uploaded file is missing from the data directory.")
         for index, rendered in iter_pages(
-            sources[0],
+            stored_source(directory),
             pages_dir,
             default_dpi=config["RENDER_DPI"],
             max_pixels=config["RENDER_MAX_PIXELS"],
             indexes=todo,
+            orient=orient,
         ):
             db.session.add(
                 Page(
@@ -262,6 +271,8 @@ def render_pages(project_id: int, start: int, stop: int) -> None:
                     image_path=str(rendered.path.relative_to(config["DATA_DIR"])),
                     width=rendered.width,
                     height=rendered.height,
+                    dpi=rendered.dpi,
+                    rotation=rendered.rotation,
                 )
             )
             try:

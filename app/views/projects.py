@@ -17,6 +17,7 @@ from app.services.projects import (
     remove_member,
     set_private,
 )
+from app.sources import Upload
 from app.views.access import editor_required, project_editor_or_403, project_or_404
 
 bp = Blueprint("projects", __name__)
@@ -40,19 +41,19 @@ def create():
     if request.method == "GET":
         return render_template("projects/create.html", form={})
     form = request.form
-    upload = request.files.get("source")
-    if upload is None or not upload.filename:
-        flash("Choose a PDF (or a PNG, JPEG or TIFF scan) to upload.", "error")
+    files = [f for f in request.files.getlist("source") if f.filename]
+    if not files:
+        flash("Choose a PDF, a ZIP, or one or more page images to upload.", "error")
         return render_template("projects/create.html", form=form), 400
     try:
         project = create_project(
             slug=form.get("slug", "").strip(),
             title=form.get("title", ""),
             language=form.get("language", "eng").strip(),
-            source=upload.stream,
-            filename=upload.filename,
+            uploads=[Upload(f.filename, f.stream) for f in files],
             created_by=current_user,
             private=form.get("private") == "on",
+            detect_orientation=form.get("detect_orientation") == "on",
         )
     except ProjectError as exc:
         flash(str(exc), "error")

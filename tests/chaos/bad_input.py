@@ -17,6 +17,7 @@ import logging
 import re
 import sys
 import tempfile
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,7 +31,16 @@ from app.extensions import db
 from app.job_tracking import job_key
 from app.models import Job, Project
 from app.services.accounts import create_user
-from tests.support import CORPUS, csrf_token, login, make_app, upload_form, use_fakeredis
+from tests.bench import books
+from tests.support import (
+    CORPUS,
+    csrf_token,
+    login,
+    make_app,
+    upload_files,
+    upload_form,
+    use_fakeredis,
+)
 
 MULTIPAGE = CORPUS / "multipage.pdf"
 
@@ -74,6 +84,30 @@ def _image(fmt: str) -> bytes:
     return out.getvalue()
 
 
+def _page(width: int = 850, height: int = 1100) -> bytes:
+    out = io.BytesIO()
+    Image.new("L", (width, height), 255).save(out, format="PNG", dpi=(100, 100))
+    return out.getvalue()
+
+
+def _zip(members: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return out.getvalue()
+
+
+def _g4_tiff() -> bytes:
+    with tempfile.TemporaryDirectory() as tmp:
+        return books.write_g4_tiff(Path(tmp), pages=2).read_bytes()
+
+
+def _damaged_zip() -> bytes:
+    whole = _zip({"p1.png": _page(), "p2.png": _page()})
+    return whole[: len(whole) - 30]
+
+
 #: (what the editor uploads, file name, bytes)
 UPLOADS: list[tuple[str, str, Callable[[], bytes]]] = [
     ("a text file named .pdf", "notes.pdf", lambda: b"Chapter 1\nnot a scan\n"),
@@ -93,6 +127,51 @@ UPLOADS: list[tuple[str, str, Callable[[], bytes]]] = [
     ("a JPEG scan", "page.jpg", lambda: _image("JPEG")),
     ("a TIFF scan", "page.tif", lambda: _image("TIFF")),
     ("a JPEG renamed .pdf", "photo.pdf", lambda: _image("JPEG")),
+    ("a bilevel Group 4 TIFF of 2 pages", "book.tif", _g4_tiff),
+    (
+        "a ZIP of 3 page images in a folder",
+        "pages.zip",
+        lambda: _zip({f"book/p{n}.png": _page() for n in (1, 2, 10)}),
+    ),
+    (
+        "a ZIP bomb (a 40 MiB member packed 1000:1)",
+        "bomb.zip",
+        lambda: _zip({"p1.png": b"\0" * (40 * 1024 * 1024)}),
+    ),
+    (
+        "a ZIP inside the ZIP",
+        "nested.zip",
+        lambda: _zip({"p1.png": _page(), "more.zip": _zip({"p2.png": _page()})}),
+    ),
+    ("a ZIP member named ../evil.png", "escape.zip", lambda: _zip({"../evil.png": _page()})),
+    ("a ZIP member named /etc/evil.png", "absolute.zip", lambda: _zip({"/etc/evil.png": _page()})),
+    ("a ZIP without images", "empty.zip", lambda: _zip({"book/": b""})),
+    (
+        "a ZIP with a text file among the images",
+        "mixed.zip",
+        lambda: _zip({"p1.png": _page(), "notes.txt": b"scanned 2024"}),
+    ),
+    ("a damaged ZIP (cut short)", "cut.zip", _damaged_zip),
+]
+#: (what the editor chooses in the form's multiple file input, [(file name, bytes)...])
+SEVERAL: list[tuple[str, Callable[[], list[tuple[str, bytes]]]]] = [
+    (
+        "3 page images of mixed sizes",
+        lambda: [
+            ("page10.png", _page(400, 500)),
+            ("page2.png", _page()),
+            ("page1.jpg", _image("JPEG")),
+        ],
+    ),
+    (
+        "page images and a text file",
+        lambda: [("page1.png", _page()), ("readme.txt", b"scanned 2024")],
+    ),
+    (
+        "page images and a PDF",
+        lambda: [("page1.png", _page()), ("book.pdf", (CORPUS / "trivial.pdf").read_bytes())],
+    ),
+    ("page images and a 2-page TIFF", lambda: [("page1.png", _page()), ("rest.tif", _g4_tiff())]),
 ]
 BAD_SLUGS = ["a/b", "..", "my book", "book*", "grantha-ग्रन्थ", "Book", "-book", "a" * 65]
 
@@ -143,15 +222,11 @@ def rows(root: Path) -> list[tuple[str, str, str, str]]:
     for n, (what, filename, make) in enumerate(UPLOADS):
         slug = f"input-{n}"
         response = upload(client, slug, filename, make())
-        if response.status_code == 302:
-            with app.app_context():
-                pages = db.session.scalar(select(Project.source_page_count).filter_by(slug=slug))
-            outcome = f"accepted: a project of {pages} page{'s' if pages != 1 else ''}"
-            table.append((what, str(response.status_code), outcome, "the project"))
-        else:
-            table.append(
-                (what, str(response.status_code), message_of(response), left_behind(app, slug))
-            )
+        table.append(_outcome(app, slug, what, response))
+    for n, (what, make) in enumerate(SEVERAL):
+        slug = f"several-{n}"
+        response = upload_files(client, make(), slug=slug, title=slug)
+        table.append(_outcome(app, slug, f"several files: {what}", response))
     upload(client, "taken", "multipage.pdf", MULTIPAGE.read_bytes())
     response = upload(client, "taken", "trivial.pdf", (CORPUS / "trivial.pdf").read_bytes())
     table.append(
@@ -184,6 +259,15 @@ def rows(root: Path) -> list[tuple[str, str, str, str]]:
         )
     )
     return table
+
+
+def _outcome(app, slug: str, what: str, response) -> tuple[str, str, str, str]:
+    if response.status_code == 302:
+        with app.app_context():
+            pages = db.session.scalar(select(Project.source_page_count).filter_by(slug=slug))
+        outcome = f"accepted: a project of {pages} page{'s' if pages != 1 else ''}"
+        return (what, str(response.status_code), outcome, "the project")
+    return (what, str(response.status_code), message_of(response), left_behind(app, slug))
 
 
 def batch_ocr_rows(app, client) -> list[tuple[str, str, str, str]]:

@@ -172,7 +172,7 @@ def test_redis_cli_shows_the_record_while_the_job_runs_and_nothing_after(
 
 def test_web_upload_is_split_by_the_worker_and_every_page_image_served(stack, tmp_path):
     """A PDF uploaded through the form is split by the worker: the project becomes ready and
-    each page's image is served as the PNG stored for it."""
+    each page's image is served as the file stored for it (page 3, a JPEG scan, as it is)."""
     client = editor_client(stack.app)
     source = multipage_pdf(tmp_path / "upload.pdf", [2, 3, 0])
     form = {
@@ -201,7 +201,8 @@ def test_web_upload_is_split_by_the_worker_and_every_page_image_served(stack, tm
     for number, image_path, width, height in pages:
         with client.get(f"/proofing/web-upload/{number}/image") as response:
             assert response.status_code == 200, number
-            assert response.mimetype == "image/png", number
+            expected = {".jpg": "image/jpeg", ".png": "image/png"}[Path(image_path).suffix]
+            assert response.mimetype == expected, number
             served = response.data
         assert served == (data_dir / image_path).read_bytes(), number
         with Image.open(io.BytesIO(served)) as image:

@@ -67,11 +67,35 @@ def multipage(tmp_path_factory) -> list[RenderedPage]:
 # -- the real corpus ---------------------------------------------------------------------
 
 
-def test_multipage_gives_six_grayscale_pngs(multipage):
-    """The six pages of multipage.pdf become six grayscale PNG files, in order."""
-    assert [page.path.name for page in multipage] == [f"{n:05d}.png" for n in range(1, 7)]
-    for page in multipage:
-        assert_grayscale_png(page)
+#: How each page of multipage.pdf is stored: page 1 is one full-page colour JPEG at 150 DPI,
+#: copied; the others are rendered (a scan below MIN_DPI, a soft mask, a scan over the
+#: PDFium limit), in colour where their scan is in colour.
+MULTIPAGE_STORED = [
+    ("00001.jpg", "RGB"),
+    ("00002.png", "RGB"),
+    ("00003.png", "RGB"),
+    ("00004.png", "RGB"),
+    ("00005.png", "L"),
+    ("00006.png", "RGB"),
+]
+
+
+def assert_stored_as(page: RenderedPage, mode: str) -> None:
+    """The file holds the page in `mode`, at the page's size, with its DPI written in it."""
+    with Image.open(page.path) as image:
+        assert image.format == ("JPEG" if page.path.suffix == ".jpg" else "PNG")
+        assert (image.mode, page.mode) == (mode, mode)
+        assert image.size == (page.width, page.height)
+        # pHYs counts pixels per metre, a whole number: 150 DPI reads back as 150.012.
+        assert image.info["dpi"][0] == pytest.approx(page.dpi, abs=0.05)
+
+
+def test_multipage_gives_six_page_images_in_their_scans_modes(multipage):
+    """The six pages of multipage.pdf become six files, in order, grey or colour as their
+    scans are, each with its resolution in the file."""
+    assert [page.path.name for page in multipage] == [name for name, _ in MULTIPAGE_STORED]
+    for page, (_, mode) in zip(multipage, MULTIPAGE_STORED, strict=True):
+        assert_stored_as(page, mode)
 
 
 @pytest.mark.parametrize("number", [1, 3, 4, 5, 6])
@@ -105,12 +129,12 @@ def test_large_page_is_capped_by_max_pixels(multipage):
     ("scan_dpi", "default_dpi", "expected"),
     [
         (200, 300, 200),  # the scan's own resolution
-        (200, 150, 150),  # never above RENDER_DPI
-        (100, 300, MIN_DPI),  # never below MIN_DPI
+        (200, 150, 200),  # a full-page scan is taken as it is, even above RENDER_DPI
+        (100, 300, MIN_DPI),  # never below MIN_DPI: rendered up
     ],
 )
 def test_dpi_follows_the_embedded_scan(tmp_path, scan_dpi, default_dpi, expected):
-    """A PDF made from a scan at `scan_dpi` renders at that DPI within [MIN_DPI, RENDER_DPI]."""
+    """A PDF made from a scan at `scan_dpi` keeps that DPI, or is rendered up to MIN_DPI."""
     source = tmp_path / "scan.pdf"
     Image.new("L", (400, 200), 200).save(source, resolution=scan_dpi)
     [page] = render_all(source, tmp_path / "out", default_dpi=default_dpi)
@@ -258,8 +282,8 @@ def test_jpeg_renamed_pdf_is_judged_by_content(tmp_path):
 # -- scanned images ----------------------------------------------------------------------
 
 
-def test_png_is_one_grayscale_page_at_its_own_size(tmp_path):
-    """A colour PNG scan is one page, converted to grayscale, with its DPI kept."""
+def test_png_is_one_colour_page_at_its_own_size(tmp_path):
+    """A colour PNG scan is one page, kept in colour, with its DPI kept."""
     path = tmp_path / "scan.png"
     Image.new("RGB", (300, 200), (10, 120, 250)).save(path, dpi=(200, 200))
     with SourceDocument(path) as source:
@@ -267,22 +291,24 @@ def test_png_is_one_grayscale_page_at_its_own_size(tmp_path):
     [page] = render_all(path, tmp_path / "out")
     assert (page.width, page.height) == (300, 200)
     assert page.dpi == pytest.approx(200, abs=0.01)
-    assert_grayscale_png(page)
+    assert_stored_as(page, "RGB")
 
 
 def test_jpeg_is_one_page(tmp_path):
-    """A JPEG scan is one page, rendered at its own size."""
+    """A JPEG scan is one page, at its own size, without a DPI taken to be 300."""
     path = tmp_path / "scan.jpg"
     Image.new("RGB", (160, 100), (90, 90, 90)).save(path, format="JPEG")
     with SourceDocument(path) as source:
         assert (source.kind, source.page_count) == ("image", 1)
     [page] = render_all(path, tmp_path / "out")
     assert (page.width, page.height) == (160, 100)
-    assert_grayscale_png(page)
+    assert page.dpi == rendering.ASSUMED_IMAGE_DPI
+    assert_stored_as(page, "RGB")
 
 
 def test_two_frame_tiff_is_two_pages(tmp_path):
-    """Each frame of a multi-page TIFF is a page, in order, with that frame's own size."""
+    """Each frame of a multi-page TIFF is a page, in order, with that frame's own size and
+    mode."""
     path = tmp_path / "book.tiff"
     first = Image.new("L", (100, 50), 255)
     second = Image.new("RGB", (60, 80), (0, 0, 0))
@@ -291,8 +317,8 @@ def test_two_frame_tiff_is_two_pages(tmp_path):
         assert (source.kind, source.page_count) == ("image", 2)
     pages = render_all(path, tmp_path / "out")
     assert [(p.width, p.height) for p in pages] == [(100, 50), (60, 80)]
-    for page in pages:
-        assert_grayscale_png(page)
+    assert_stored_as(pages[0], "L")
+    assert_stored_as(pages[1], "RGB")
 
 
 def test_image_over_max_pixels_is_scaled_down(tmp_path):

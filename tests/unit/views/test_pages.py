@@ -113,12 +113,12 @@ def test_save_without_a_version_is_refused(client, editor, book):
 
 
 def test_page_image_is_served(app, client, editor, book):
-    """The page image is sent as the PNG the split wrote."""
+    """The page image is sent as the file the split wrote (the book's JPEG scan, copied)."""
     login_editor(client)
     with client.get(f"/proofing/{SLUG}/1/image") as response:  # closes the file it streams
         assert response.status_code == 200
-        assert response.mimetype == "image/png"
         stored = Path(app.config["DATA_DIR"]) / page_row(1).image_path
+        assert response.mimetype == {".jpg": "image/jpeg", ".png": "image/png"}[stored.suffix]
         assert response.data == stored.read_bytes()
 
 
