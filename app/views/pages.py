@@ -19,8 +19,8 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Page
-from app.services.pages import save_page_text
+from app.models import Page, PageStatus
+from app.services.pages import StatusError, parse_status, save_page_text
 from app.services.projects import pages_split
 from app.views.access import project_or_404
 
@@ -48,9 +48,16 @@ def edit(slug: str, number: int):
     if base_version is None or not -(2**63) <= base_version < 2**63:  # no column holds more
         abort(400, "The form did not say which version of the page it edits.")
     text = request.form.get("text", "")
+    try:
+        status = parse_status(request.form.get("status"))
+    except StatusError as error:
+        return _editor(page, conflict=None, typed=text, refusal=str(error)), 422
     outcome = save_page_text(
-        page, current_user, text, base_version, request.form.get("summary", "")
+        page, current_user, text, base_version, request.form.get("summary", ""), status
     )
+    if outcome.refused:
+        # The status rule said no; what was typed stays in the box.
+        return _editor(page, conflict=None, typed=text, refusal=outcome.refused), 422
     if not outcome.saved:
         # Both texts are shown; the user's is kept in the box so nothing typed is lost.
         conflict = {
@@ -66,7 +73,7 @@ def edit(slug: str, number: int):
     return redirect(url_for("pages.edit", slug=slug, number=next_page or page.number))
 
 
-def _editor(page: Page, conflict: dict | None) -> str:
+def _editor(page: Page, conflict: dict | None, typed: str | None = None, refusal: str = "") -> str:
     # Counted, not `project.pages|length`: that loads every page of the book on each view.
     return render_template(
         "pages/edit.html",
@@ -74,6 +81,9 @@ def _editor(page: Page, conflict: dict | None) -> str:
         project=page.project,
         page_count=pages_split(page.project),
         conflict=conflict,
+        typed=typed,
+        refusal=refusal,
+        statuses=list(PageStatus),
     )
 
 

@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import Page, Revision, User
+from app.models import Page, PageStatus, Revision, User
 from app.services.accounts import create_user
-from app.services.pages import SaveOutcome, save_page_text
+from app.services.pages import SaveOutcome, StatusError, parse_status, save_page_text
 from tests.support import BOTH_DATABASES, add_ready_project
 
 
@@ -143,3 +143,48 @@ def test_long_summary_is_cut_to_the_column_size(page, alice):
     """A summary longer than 256 characters is stored cut, not refused or failing."""
     assert save_page_text(page, alice, "text", 0, summary="x" * 300).saved
     assert revisions(page)[0].summary == "x" * 256
+
+
+# -- status levels -------------------------------------------------------------------------
+
+
+@BOTH_DATABASES
+def test_every_save_records_the_status_on_the_page_and_its_revision(page, alice):
+    assert save_page_text(page, alice, "text", 0, status=PageStatus.PROOFREAD_ONCE).saved
+    db.session.expire_all()
+    assert (page.status, page.proofread_once_by_id) == (PageStatus.PROOFREAD_ONCE, alice.id)
+    assert [r.status for r in revisions(page)] == [PageStatus.PROOFREAD_ONCE]
+    # No status given: the page keeps the one it has.
+    assert save_page_text(page, alice, "text, again", 1).saved
+    db.session.expire_all()
+    assert [r.status for r in revisions(page)] == [PageStatus.PROOFREAD_ONCE] * 2
+
+
+def test_proofread_twice_needs_a_second_reader(page, alice, bob):
+    """Whoever set proofread-once may not confirm it; somebody else may."""
+    assert save_page_text(page, alice, "read once", 0, status="proofread-once").saved
+    refused = save_page_text(page, alice, "read twice?", 1, status="proofread-twice")
+    assert not refused.saved and "someone else must confirm" in refused.refused
+    db.session.expire_all()
+    assert (page.version, page.text, page.status) == (1, "read once", "proofread-once")
+    assert save_page_text(page, bob, "read twice", 1, status="proofread-twice").saved
+    db.session.expire_all()
+    assert (page.status, page.proofread_once_by_id) == ("proofread-twice", alice.id)
+    # The first reader cannot keep it at proofread-twice with edits of their own...
+    assert save_page_text(page, alice, "my change", 2).refused
+    # ...but may send it back to needs-work, which forgets the first reading.
+    assert save_page_text(page, alice, "my change", 2, status="needs-work").saved
+    db.session.expire_all()
+    assert (page.status, page.proofread_once_by_id) == ("needs-work", None)
+
+
+def test_proofread_twice_is_refused_before_anyone_proofread_once(page, bob):
+    outcome = save_page_text(page, bob, "straight to twice", 0, status="proofread-twice")
+    assert outcome.refused and "not been proofread once" in outcome.refused
+    assert revisions(page) == []
+
+
+def test_an_unknown_status_is_a_clear_error():
+    with pytest.raises(StatusError, match="'done' is not a page status; use one of needs-work"):
+        parse_status("done")
+    assert parse_status("") is None and parse_status("not-relevant") == PageStatus.NOT_RELEVANT

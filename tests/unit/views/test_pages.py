@@ -157,3 +157,21 @@ def test_proofreading_works_while_redis_is_down(client, editor, redis_down):
     )
     assert response.status_code == 302
     assert page_row(1).text == "saved without redis"
+
+
+def test_a_refused_status_keeps_the_text_typed_and_says_why(client, proofreader, book):
+    """The proofreader who set proofread-once asks for proofread-twice: 422, nothing saved,
+    their new text still in the box, and the reason on the page."""
+    login_proofreader(client)
+    url = f"/proofing/{SLUG}/1/"
+    first = {"text": "read once", "version": "0", "status": "proofread-once"}
+    assert post_form(client, url, first, token_from=url).status_code == 302
+    again = {"text": "typed after", "version": "1", "status": "proofread-twice"}
+    response = post_form(client, url, again, token_from=url)
+    assert response.status_code == 422
+    assert "someone else must confirm it" in html.unescape(body(response))
+    assert textarea_text(response) == "typed after"
+    assert (page_row(1).text, page_row(1).status) == ("read once", "proofread-once")
+    bogus = {"text": "typed", "version": "1", "status": "done"}
+    response = post_form(client, url, bogus, token_from=url)
+    assert response.status_code == 422 and "is not a page status" in html.unescape(body(response))
