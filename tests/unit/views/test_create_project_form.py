@@ -13,7 +13,7 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import Project
+from app.models import Job, JobKind, Project
 from tests.support import CORPUS, login, upload_files, upload_form
 
 
@@ -117,3 +117,46 @@ def test_no_file_chosen_is_refused(app, signed_in, enqueued):
     response = upload_files(signed_in, [], slug="empty-handed")
     assert response.status_code == 400
     assert "Choose a PDF, a ZIP, or one or more page images" in response.get_data(as_text=True)
+
+
+def test_ocr_from_the_upload_is_offered_and_on_by_default(signed_in):
+    html = signed_in.get("/proofing/create-project").get_data(as_text=True)
+    assert 'name="ocr" id="ocr" checked' in html
+    assert 'name="engine" value="tesseract" checked' in html
+
+
+def test_an_upload_with_ocr_starts_a_job_waiting_for_its_pages(app, signed_in, enqueued):
+    """One form: the project, and an OCR job whose pages wait for the split; the user is
+    taken to the job's progress page."""
+    response = upload_files(
+        signed_in,
+        [("p1.png", png()), ("p2.png", png())],
+        slug="with-ocr",
+        ocr="on",
+        engine="tesseract",
+    )
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith("/proofing/with-ocr/batch-ocr")
+    with app.app_context():
+        [job] = db.session.scalars(select(Job).filter_by(kind=JobKind.OCR)).all()
+        assert (job.selection, job.total, job.engine) == ("upload", 2, "tesseract")
+        assert [p.state for p in job.pages] == ["preparing", "preparing"]
+    assert [name for name, _ in enqueued] == ["worker.tasks.split_source"]
+    progress = signed_in.get("/proofing/with-ocr/batch-ocr").get_data(as_text=True)
+    assert "preparing" in progress.lower()
+
+
+def test_an_unknown_engine_leaves_nothing_behind(app, signed_in, enqueued):
+    response = upload_files(
+        signed_in, [("p1.png", png())], slug="bad-engine", ocr="on", engine="nonesuch"
+    )
+    assert response.status_code == 400
+    assert "Unknown OCR engine &#39;nonesuch&#39;." in response.get_data(as_text=True)
+    assert nothing_left(app, enqueued, "bad-engine")
+
+
+def test_without_ocr_the_upload_only_prepares_pages(app, signed_in, enqueued):
+    response = upload_files(signed_in, [("p1.png", png())], slug="no-ocr", engine="tesseract")
+    assert response.status_code == 302 and response.headers["Location"].endswith("/no-ocr/")
+    with app.app_context():
+        assert db.session.scalar(select(func.count(Job.id))) == 0
