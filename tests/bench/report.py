@@ -802,6 +802,10 @@ def markdown(results: dict) -> str:
         + ".\n"
     )
 
+    if results.get("books"):
+        from tests.bench.books_run import markdown as books_markdown
+
+        parts.extend(books_markdown(results["books"]))
     parts.append("## Load from elsewhere, per phase\n")
     parts.append(
         _md_table(

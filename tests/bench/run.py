@@ -7,6 +7,9 @@
 2. Ours: redis-server, `celery -A worker worker` and gunicorn, driven over HTTP: upload,
    split, batch OCR of every page, timed from the upload request to the end of the job.
 3. Peer: `ocrmypdf --jobs <cores> --force-ocr --output-type pdf --sidecar`.
+4. The four books of tests/bench/books_run.py (the same 60-page PDF, a Group 4 TIFF, a CCITT
+   PDF, a folder of grey pages), each uploaded with OCR from the upload, against a floor on
+   the source's own pixels and OCRmyPDF (--skip-books leaves them out).
 
 Then: peak memory, Redis memory per job, how fast a start and a status poll of a 2000-page
 job answer, character error rates on linn.pdf, the renderers compared, and the memory of one
@@ -32,7 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from app.config import load_config
-from tests.bench import report
+from tests.bench import books_run, report
 from tests.bench.book import (
     build_book,
     compare_renderers,
@@ -97,6 +100,17 @@ def main(argv: list[str] | None = None) -> int:
         help="a 12-page book, no 2000-page start test; writes tests/artifacts/performance-quick.md",
     )
     parser.add_argument("--skip-peer", action="store_true", help="do not run OCRmyPDF")
+    parser.add_argument(
+        "--skip-books",
+        action="store_true",
+        help="do not run the four books with OCR from the upload (tests/bench/books_run.py)",
+    )
+    parser.add_argument(
+        "--bilevel-pages",
+        type=int,
+        default=20,
+        help="pages of each of the bilevel and grey books (default 20)",
+    )
     parser.add_argument(
         "--rounds",
         type=int,
@@ -176,6 +190,8 @@ def run(args: argparse.Namespace, pages: int, work: Path, stacks: list[BenchStac
     bench.sampler.stop()
     results["memory"] = report.memory_figures(bench.sampler)
     bench.quality()
+    if not args.skip_books:
+        bench.books(5 if args.quick else args.bilevel_pages)
     bench.starts([s for s in START_SIZES if not (args.quick and s > 500)])
     bench.stack.stop()
     bench.renderers()
@@ -369,6 +385,22 @@ class Bench:
             + (f"{q['peer']:.2%}" if q["peer"] is not None else "not run")
             + f"; identical page images {same}/{len(ours_images)}"
         )
+
+    # -- the four books, OCR from the upload ------------------------------------------------
+
+    def books(self, bilevel_pages: int) -> None:
+        source_books = books_run.make_books(self.work / "books", self.book, bilevel_pages)
+        with CpuMeter() as share:
+            self.results["books"] = books_run.run_books(
+                self.stack,
+                self.browser,
+                source_books,
+                self.work / "books",
+                render_dpi=self.dpi,
+                skip_peer=self.args.skip_peer,
+                progress=progress,
+            )
+        self._phase("four books, OCR from the upload", share)
 
     # -- starting and polling large jobs ---------------------------------------------------
 
