@@ -239,15 +239,21 @@ def ours(stack: BenchStack, browser: Browser, book: SourceBook, slug: str) -> di
     if (status["state"], status["done"]) != ("succeeded", book.pages):
         raise RuntimeError(f"the job of {book.name} did not succeed on every page: {status}")
     with stack.app.app_context():
-        texts = db.session.scalars(
-            select(Page.text).join(Project).filter(Project.slug == slug).order_by(Page.number)
+        rows = db.session.execute(
+            select(Page.text, Page.image_path)
+            .join(Project)
+            .filter(Project.slug == slug)
+            .order_by(Page.number)
         ).all()
+    texts = [text for text, _path in rows]
+    stored = [(stack.data_dir / path).stat().st_size for _text, path in rows]
     return {
+        "image_kib": sum(stored) / len(stored) / 1024,
         "total_s": at,
         "accepted_s": accepted,
         "first_text_s": first_text,
         "first_text_after_accept_s": first_text - accepted if first_text is not None else None,
-        "texts": list(texts),
+        "texts": texts,
     }
 
 
@@ -334,8 +340,8 @@ def markdown(rows: list[dict]) -> list[str]:
         "rasterized differently by the floor's pdftoppm and by ours).\n",
         "| book | pages | floor | ours | ours / floor | OCRmyPDF | ours / OCRmyPDF "
         "| upload accepted | first text after it | floor's first text | same text as `tesseract` "
-        "| CER linn.pdf (ours / floor) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| CER linn.pdf (ours / floor) | stored page, mean |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     checks = []
     for row in rows:
@@ -352,7 +358,8 @@ def markdown(rows: list[dict]) -> list[str]:
             f"| {ratio(ours_s, floor_s)} | {f'{peer_s:.1f} s' if peer_s else '—'} "
             f"| {ratio(ours_s, peer_s)} | {row['ours']['accepted_s']:.2f} s "
             f"| {first:.2f} s | {row['floor']['first_text_s']:.2f} s "
-            f"| {row['same_text_pages']} of {row['compared_pages']} | {cer} |"
+            f"| {row['same_text_pages']} of {row['compared_pages']} | {cer} "
+            f"| {row['ours']['image_kib']:.0f} KiB |"
         )
         checks.append(
             (
