@@ -23,6 +23,7 @@ import tempfile
 import threading
 import time
 import uuid
+import zipfile
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -243,6 +244,22 @@ class FakeEngine:
 
 
 # -- books and ready projects --------------------------------------------------------------
+
+
+def blank_png(width: int = 30, height: int = 40, dpi: int = 300) -> bytes:
+    """A white greyscale PNG page of that size, with its resolution."""
+    out = io.BytesIO()
+    Image.new("L", (width, height), 255).save(out, format="PNG", dpi=(dpi, dpi))
+    return out.getvalue()
+
+
+def zip_of(members: dict[str, bytes]) -> bytes:
+    """A ZIP archive (deflated) of name -> bytes."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return out.getvalue()
 
 
 def multipage_pdf(path: Path, indices: list[int]) -> Path:
