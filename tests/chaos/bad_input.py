@@ -85,8 +85,8 @@ def _image(fmt: str) -> bytes:
     return out.getvalue()
 
 
-def _page() -> bytes:
-    return blank_png(850, 1100, dpi=100)
+def _page(width: int = 850, height: int = 1100) -> bytes:
+    return blank_png(width, height, dpi=100)
 
 
 def _g4_tiff() -> bytes:
