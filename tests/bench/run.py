@@ -10,6 +10,8 @@
 4. The four books of tests/bench/books_run.py (the same 60-page PDF, a Group 4 TIFF, a CCITT
    PDF, a folder of grey pages), each uploaded with OCR from the upload, against a floor on
    the source's own pixels and OCRmyPDF (--skip-books leaves them out).
+5. A 2-page job started while a job of the whole book runs, against its time alone
+   (tests/bench/fairness.py).
 
 Then: peak memory, Redis memory per job, how fast a start and a status poll of a 2000-page
 job answer, character error rates on linn.pdf, the renderers compared, and the memory of one
@@ -35,7 +37,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from app.config import load_config
-from tests.bench import books_run, report
+from tests.bench import books_run, fairness, report
 from tests.bench.book import (
     build_book,
     compare_renderers,
@@ -61,7 +63,7 @@ from tests.bench.system import (
     read_worker_log,
     run_book,
 )
-from tests.support import CORPUS, ROOT
+from tests.support import CORPUS, ROOT, multipage_pdf
 
 DOC = ROOT / "docs" / "performance.md"
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -192,6 +194,7 @@ def run(args: argparse.Namespace, pages: int, work: Path, stacks: list[BenchStac
     bench.quality()
     if not args.skip_books:
         bench.books(5 if args.quick else args.bilevel_pages)
+    bench.fairness()
     bench.starts([s for s in START_SIZES if not (args.quick and s > 500)])
     bench.stack.stop()
     bench.renderers()
@@ -401,6 +404,16 @@ class Bench:
                 progress=progress,
             )
         self._phase("four books, OCR from the upload", share)
+
+    # -- jobs sharing the workers ----------------------------------------------------------
+
+    def fairness(self) -> None:
+        small = multipage_pdf(self.work / "small.pdf", [2, 3])
+        with CpuMeter() as share:
+            self.results["fairness"] = fairness.measure(
+                self.stack, self.browser, self.book.path, small, self.pages, progress
+            )
+        self._phase("jobs sharing the workers", share)
 
     # -- starting and polling large jobs ---------------------------------------------------
 
