@@ -255,7 +255,8 @@ class Bench:
         )
         txt_dir.mkdir(parents=True)
         with CpuMeter() as ocr:
-            ocr_times = tesseract_all(sorted(pages_dir.glob("*.png")), txt_dir, n)
+            # Every stored page, whatever its format (1-bit or grey PNG, a JPEG scan as it is).
+            ocr_times = tesseract_all(sorted(pages_dir.iterdir()), txt_dir, n)
         self._phase(f"floor OCR, round {number}", ocr)
         progress(
             f"round {number}: floor: OCR {ocr.wall:.1f} s; total {raster.wall + ocr.wall:.1f} s"
@@ -373,12 +374,12 @@ class Bench:
             else None,
             "page": index + 1,
         }
-        floor_pages = Path(first["floor"]["pages_dir"])
+        floor_pages = {int(p.stem): p for p in Path(first["floor"]["pages_dir"]).iterdir()}
         ours_images = page_images(self.stack, first["ours"]["slug"])
         same = sum(
             1
             for number, path in ours_images.items()
-            if filecmp.cmp(path, floor_pages / f"{number:05d}.png", shallow=False)
+            if number in floor_pages and filecmp.cmp(path, floor_pages[number], shallow=False)
         )
         results["images_identical"] = [same, len(ours_images)]
         q = results["quality"]
