@@ -72,9 +72,15 @@ class Format(Protocol):
 
 
 def _registry() -> dict[str, Format]:
-    from app.exports import text
+    from app.exports import alto, hocr, pdf, tei, text
 
-    formats: list[Format] = [*text.FORMATS]
+    formats: list[Format] = [
+        *text.FORMATS,
+        *tei.FORMATS,
+        *hocr.FORMATS,
+        *alto.FORMATS,
+        *pdf.FORMATS,
+    ]
     return {f.name: f for f in formats}
 
 
