@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from app.exports.markup import xml_safe
 from app.text.alignment import OcrLine, align_lines, ocr_lines
 
 #: (left, top, right, bottom) in the page image's pixels.
@@ -92,8 +93,9 @@ def union(boxes: Any) -> Box:
 
 
 def text_lines(text: str) -> list[str]:
-    """The page text's lines, as the editor numbers them, trailing blank lines dropped."""
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    """The page text's lines, as the editor numbers them, trailing blank lines dropped; without
+    the control characters XML forbids (a stray NUL or form feed is no part of any word)."""
+    lines = xml_safe(text.replace("\r\n", "\n").replace("\r", "\n")).split("\n")
     while lines and not lines[-1].strip():
         lines.pop()
     return lines
