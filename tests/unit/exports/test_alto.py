@@ -26,7 +26,7 @@ def test_one_file_per_page_with_the_image_size_in_pixels(ocr_pages, run_export, 
     pages = [ocr_pages["bilevel"], replace(ocr_pages["grey_jpeg"], number=2)]
     files = pages_of(run_export("alto", pages, tmp_path))
     assert sorted(files) == ["linn-book/linn-book-0001.xml", "linn-book/linn-book-0002.xml"]
-    for (name, root), page in zip(sorted(files.items()), pages, strict=True):
+    for (_name, root), page in zip(sorted(files.items()), pages, strict=True):
         assert root.tag == f"{ALTO}alto"
         assert root.findtext(f"{ALTO}Description/{ALTO}MeasurementUnit") == "pixel"
         assert root.findtext(f".//{ALTO}fileName") == page.image_path.name
