@@ -94,11 +94,14 @@ def export_page(
 
 @pytest.fixture(scope="session")
 def ocr_pages(scans) -> dict[str, ExportPage]:
-    return {
-        "bilevel": export_page(scans, "bilevel"),
-        "grey_jpeg": export_page(scans, "grey_jpeg"),
-        "devanagari": export_page(scans, "devanagari", "san"),
-    }
+    """Three pages as Tesseract read them, one thread each as the workers run it."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("OMP_THREAD_LIMIT", "1")
+        return {
+            "bilevel": export_page(scans, "bilevel"),
+            "grey_jpeg": export_page(scans, "grey_jpeg"),
+            "devanagari": export_page(scans, "devanagari", "san"),
+        }
 
 
 def _meta(languages: tuple[str, ...] = ("eng",)) -> ExportMeta:
