@@ -1,12 +1,14 @@
 """Searchable PDF: each page is the stored scan with an invisible text layer over it, as
 Tesseract's and OCRmyPDF's PDF renderers make them.
 
-The scan is embedded as it is stored (app/rendering.py keeps it in its own pixel format): a
-JPEG is copied into the PDF byte for byte (DCTDecode), and a PNG's compressed pixel data is
-copied as it is too (FlateDecode with the PNG predictor, as img2pdf does), so a 1-bit scan
-stays 1-bit and the page costs the PDF no more than the file it came from. Only an image
-neither way fits (interlaced or transparent PNG, TIFF, CMYK...) is decoded, and then stored
-losslessly in its own mode: "1" as 1-bit, grey as 8-bit grey, colour as RGB.
+The scan is embedded without touching its pixels (app/rendering.py stores it in its own pixel
+format): a JPEG is copied into the PDF byte for byte (DCTDecode); a grey or colour PNG's
+compressed data is copied as it is too (FlateDecode with the PNG predictor, as img2pdf does);
+a 1-bit PNG is re-coded, losslessly and still 1-bit, as CCITT Group 4, which Tesseract's
+renderer also writes and which takes about two thirds of the PNG's bytes (whichever is
+smaller is kept). Only an image none of these fit (interlaced or transparent PNG, TIFF...) is
+decoded, and then stored losslessly in its own mode: "1" as Group 4, grey as 8-bit grey,
+anything else as RGB. So the PDF costs about what the stored scans do, never a re-encoding.
 
 The page is the scan's pixels at its resolution (Page.dpi): width / dpi * 72 points wide.
 A page whose resolution is unknown is taken to be 300 DPI, the usual scanning resolution (and
@@ -20,6 +22,10 @@ is a UTF-16 code unit (Identity-H), mapped to the font's one empty glyph 500 uni
 ToUnicode map that gives each code back as itself; each word is stretched (Tz) to its box, and
 a space, stretched to the gap, follows every word but a line's last, so `pdftotext` and copy
 and paste give the words, spaces and lines in the text's order, Devanagari included.
+Limits shared with Tesseract's renderer: a character outside Unicode's basic plane (rare in
+books: historic scripts, mathematical letters) takes two codes that the ToUnicode map cannot
+join, so it is extracted as two replacement characters; words are laid left to right, so
+right-to-left scripts are extracted in visual rather than logical order.
 
 A part is a one-page PDF; assembling appends the parts' pages to one PDF with pikepdf, in
 batches of MERGE_BATCH parts (qpdf copies a page's streams only when the result is written,

@@ -173,3 +173,39 @@ def test_the_book_is_its_pages_in_order_sharing_one_font(
     parts = sum((tmp_path / f"part-{n:05d}").stat().st_size for n in range(1, 6))
     assert out.stat().st_size <= parts
     assert not list(tmp_path.glob(".pdf-merge-*"))
+
+
+@pytest.mark.parametrize(
+    ("save", "colour", "bits", "encoding"),
+    [
+        ({"format": "TIFF", "compression": "group4"}, "gray", "1", "ccitt"),
+        ({"format": "TIFF", "compression": "tiff_lzw"}, "gray", "1", "ccitt"),
+        ({"format": "PNG", "interlace": 1}, "gray", "1", "ccitt"),
+        ({"format": "PNG", "mode": "L", "transparency": 255}, "gray", "8", "image"),
+        ({"format": "PNG", "mode": "P"}, "index", "8", "image"),
+    ],
+    ids=["g4-tiff", "lzw-tiff", "interlaced-png", "transparent-grey-png", "palette-png"],
+)
+def test_other_image_files_keep_their_pixels_and_depth(
+    save, colour, bits, encoding, scans, ocr_pages, run_export, tmp_path
+):
+    """Images app/rendering.py does not store today (it writes PNG and JPEG), from the 1-bit
+    scan: each is embedded in its own depth, its pixels unchanged."""
+    save = dict(save)
+    source, dpi = scans["bilevel"]
+    with Image.open(source) as bilevel:
+        image = bilevel.convert(save.pop("mode", "1"))
+    path = tmp_path / f"scan.{save['format'].lower()}"
+    image.save(path, dpi=(dpi, dpi), **save)
+    page = replace(ocr_pages["bilevel"], image_path=path)
+    out = run_export("pdf", [page], tmp_path)
+    check_with_qpdf(out)
+    [info] = image_list(out)
+    assert (info["color"], info["bpc"], info["enc"]) == (colour, bits, encoding)
+    subprocess.run(["pdfimages", str(out), str(tmp_path / "img")], check=True)
+    [extracted] = tmp_path.glob("img-000.p?m")
+    with Image.open(extracted) as embedded:
+        assert (
+            ImageChops.difference(image.convert("RGB"), embedded.convert("RGB")).getbbox() is None
+        )
+    assert normalised(pdftotext(out, 1)) == normalised(page.text)
