@@ -45,7 +45,7 @@ from pathlib import Path
 import pikepdf
 from PIL import Image
 
-from app.exports import ExportMeta, ExportPage, ExportPart
+from app.exports import ExportError, ExportMeta, ExportPage, ExportPart
 from app.exports.placement import place_page
 
 #: Resolution of a scan that does not say its own (Page.dpi is None): the usual one.
@@ -78,7 +78,7 @@ end
 """
 
 
-class UnreadableScan(Exception):
+class UnreadableScan(ExportError):
     """The stored page image cannot be read: the page cannot be exported as PDF."""
 
 

@@ -13,7 +13,7 @@ import pikepdf
 import pytest
 from PIL import Image, ImageChops
 
-from app.exports import FORMATS, pdf
+from app.exports import FORMATS, ExportError, pdf
 
 needs_poppler = pytest.mark.skipif(
     shutil.which("pdftotext") is None or shutil.which("pdfimages") is None,
@@ -136,11 +136,14 @@ def test_a_page_without_a_scan_is_its_text_alone(ocr_pages, run_export, tmp_path
     assert normalised(pdftotext(out, 1)) == normalised(page.text)
 
 
-def test_a_damaged_scan_is_refused_with_a_message(ocr_pages, tmp_path, meta):
+def test_a_damaged_or_missing_scan_is_refused_with_a_message(ocr_pages, tmp_path, meta):
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"\x89PNG\r\n\x1a\nnot really")
     page = replace(ocr_pages["bilevel"], image_path=broken)
-    with pytest.raises(pdf.UnreadableScan, match="broken.png cannot be read"):
+    with pytest.raises(ExportError, match="broken.png cannot be read"):
+        FORMATS["pdf"].render_part(page, meta())
+    page = replace(page, image_path=tmp_path / "gone.png")
+    with pytest.raises(ExportError, match="gone.png cannot be read"):
         FORMATS["pdf"].render_part(page, meta())
 
 
