@@ -109,11 +109,10 @@ def place_page(
     page = _Page(max(width, 1), max(height, 1))
     ocr = [line for line in ocr_lines(boxes) if line.words]
     mapping = align_lines(lines, ocr) if ocr else [None] * len(lines)
-    if not any(index is not None for index in mapping):
+    placed = _aligned(lines, ocr, mapping, page)
+    if not placed:
         area = page.clamp(union(line.box for line in ocr)) if ocr else (0, 0, page.w, page.h)
         placed = _strips(lines, area)
-    else:
-        placed = _aligned(lines, ocr, mapping, page)
     return _paragraphs(lines, placed)
 
 
@@ -133,14 +132,16 @@ class _Page:
 def _aligned(
     lines: list[str], ocr: list[OcrLine], mapping: list[int | None], page: _Page
 ) -> dict[int, PlacedLine]:
+    """The lines placed by their alignment, by text line index; empty when none aligns."""
     placed: dict[int, PlacedLine] = {}
     for i, (line, index) in enumerate(zip(lines, mapping, strict=True)):
         if index is not None and line.split():
             ocr_line = ocr[index]
             box = page.clamp(ocr_line.box)
             placed[i] = PlacedLine(i, box, _words_on(line, ocr_line, box, page), FROM_OCR)
-    aligned = sorted(placed)
-    first = placed[aligned[0]]
+    if not placed:
+        return placed
+    first = placed[min(placed)]
     previous: PlacedLine | None = None
     leading: list[int] = []
     for i, line in enumerate(lines):
