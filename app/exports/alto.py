@@ -5,7 +5,8 @@ TextBlock (a paragraph of the text) > TextLine > String, with SP between the Str
 line; MeasurementUnit is pixel. The boxes are those of app/exports/placement.py: corrected
 words sit on the OCR line they align with, added lines below the line before them. ALTO
 allows no TextLine without coordinates, so a page never OCR'd is split into strips, one per
-line of its text: its coordinates are estimates, not measurements.
+line of its text: its coordinates are estimates, not measurements. A word a person wrote
+(not what OCR read there) is marked CS="true", ALTO's correction status.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from app.exports.placement import Box, place_page
 
 NAMESPACE = "http://www.loc.gov/standards/alto/ns-v4#"
 SCHEMA = "http://www.loc.gov/standards/alto/v4/alto-4-2.xsd"
+#: ALTO's correction status, on a String a person wrote.
+CORRECTED = ' CS="true"'
 
 
 def _position(box: Box) -> str:
@@ -64,7 +67,8 @@ def page_alto(page: ExportPage, meta: ExportMeta) -> str:
                     )
                 out.append(
                     f'      <String ID="word_{n}_{word_no}" {_position(word.box)}'
-                    f' CONTENT={xml_attr(word.text)} WC="{word.confidence / 100:.2f}"/>\n'
+                    f' CONTENT={xml_attr(word.text)} WC="{word.confidence / 100:.2f}"'
+                    f"{CORRECTED if word.typed else ''}/>\n"
                 )
             out.append("     </TextLine>\n")
         out.append("    </TextBlock>\n")

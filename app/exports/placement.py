@@ -55,6 +55,8 @@ class PlacedWord:
     box: Box
     #: 0-100.
     confidence: float
+    #: Whether a person wrote this word (it is not what OCR read here): ALTO's CS.
+    typed: bool = False
 
 
 @dataclass(frozen=True)
@@ -199,6 +201,7 @@ def _words_on(line: str, ocr_line: OcrLine, box: Box, page: _Page) -> tuple[Plac
                 word,
                 page.clamp((o.left, o.top, o.right, o.bottom)),
                 _confidence(o.confidence) if word == o.text else TYPED_CONFIDENCE,
+                typed=word != o.text,
             )
             for word, o in zip(words, ocr_words, strict=True)
         )
@@ -226,7 +229,12 @@ def _divided(
         end = max(left + round(cursor * scale), start + 1)
         cursor += 1  # the space after it
         out.append(
-            PlacedWord(word, page.clamp((start, top, end, bottom)), kept.get(k, TYPED_CONFIDENCE))
+            PlacedWord(
+                word,
+                page.clamp((start, top, end, bottom)),
+                kept.get(k, TYPED_CONFIDENCE),
+                typed=k not in kept,
+            )
         )
     return tuple(out)
 

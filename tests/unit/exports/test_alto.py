@@ -71,6 +71,13 @@ def test_corrected_words_sit_on_the_ocr_line_they_align_with(corrected_page, tmp
     )
     ocr_word = ocr[mapping[edit["changed"]]].words[1]
     assert box(changed) == (ocr_word.left, ocr_word.top, ocr_word.right, ocr_word.bottom)
+    # ALTO's correction status: set on the words a person wrote, and only on them.
+    assert changed.get("CS") == "true"
+    typed = {s.get("CONTENT") for s in root.iter(f"{ALTO}String") if s.get("CS") == "true"}
+    assert set(edit["added_text"].split()) <= typed
+    changed_line = lines[nonblank.index(edit["changed"])]
+    assert next(changed_line.iter(f"{ALTO}String")).get("CS") is None
+    assert len(typed) < len(page.text.split()) / 2
     added, merged = lines[nonblank.index(edit["added"])], lines[nonblank.index(edit["merged"])]
     assert box(added)[1] >= box(merged)[3]
 

@@ -56,6 +56,7 @@ def test_a_changed_word_keeps_its_ocr_box_and_its_line_the_others_confidence(cor
     ]
     changed = line.words[1]
     assert changed.text == edit["changed_word"] and changed.confidence == TYPED_CONFIDENCE
+    assert changed.typed and not line.words[0].typed
     assert line.words[0].confidence == ocr_line.words[0].confidence
 
 
