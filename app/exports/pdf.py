@@ -218,7 +218,10 @@ def _g4(pdf: pikepdf.Pdf, image: Image.Image) -> pikepdf.Stream | None:
     """Pillow (libtiff) writes the image as a Group 4 TIFF of one strip; the strip is the
     CCITTFaxDecode data."""
     buffer = io.BytesIO()
-    image.save(buffer, "TIFF", compression="group4", strip_size=1 << 31)
+    try:
+        image.save(buffer, "TIFF", compression="group4", strip_size=1 << 31)
+    except (OSError, ValueError):  # a Pillow built without libtiff: the caller uses Flate
+        return None
     buffer.seek(0)
     with Image.open(buffer) as tiff:
         offsets, counts = tiff.tag_v2.get(273), tiff.tag_v2.get(279)

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from app.engines.tesseract import ENGINE
+from app.engines.tesseract import ENGINE, installed_languages
 from app.exports import FORMATS, ExportMeta, ExportPage, ExportPart
 from app.rendering import PNG_COMPRESS_LEVEL, iter_pages
 from tests.support import corpus
@@ -95,6 +95,9 @@ def export_page(
 @pytest.fixture(scope="session")
 def ocr_pages(scans) -> dict[str, ExportPage]:
     """Three pages as Tesseract read them, one thread each as the workers run it."""
+    missing = {"eng", "san"} - installed_languages("tesseract")
+    if missing:
+        pytest.skip(f"needs Tesseract with {', '.join(sorted(missing))} traineddata")
     with pytest.MonkeyPatch.context() as env:
         env.setenv("OMP_THREAD_LIMIT", "1")
         return {
