@@ -53,6 +53,9 @@ ASSUMED_DPI = 300.0
 POINTS_PER_INCH = 72.0
 #: Parts held open at once while assembling: beyond this, batches are merged first.
 MERGE_BATCH = 200
+#: The least gap between two words' glyphs, as a share of the font size (the line's height):
+#: poppler starts a new word at a gap of a tenth of the font size.
+MIN_WORD_GAP = 0.25
 #: The glyphless font's only glyph is 500 units of 1000 wide.
 GLYPH_WIDTH = 0.5
 FONT_FILE = Path(__file__).with_name("data") / "glyphless.ttf"
@@ -322,14 +325,21 @@ def text_layer(page: ExportPage, scale: float, page_height: float) -> bytes:
             for k, word in enumerate(line.words):
                 codes = word.text.encode("utf-16-be")
                 units = len(codes) // 2
+                left = word.box[0] * scale
                 width = (word.box[2] - word.box[0]) * scale
+                if k + 1 < len(line.words):
+                    # Text extractors join words closer than a fraction of the font size,
+                    # whatever spaces lie between: OCR boxes that touch are drawn a little
+                    # narrower, to leave the gap a reader sees.
+                    room = line.words[k + 1].box[0] * scale - left - MIN_WORD_GAP * size
+                    width = max(min(width, room), width / 2)
                 stretch = 100 * width / (size * GLYPH_WIDTH * units)
                 out.append(
-                    f"1 0 0 1 {_number(word.box[0] * scale)} {_number(baseline)} Tm "
+                    f"1 0 0 1 {_number(left)} {_number(baseline)} Tm "
                     f"{_number(stretch)} Tz [<{codes.hex()}>] TJ\n"
                 )
                 if k + 1 < len(line.words):
-                    gap = max((line.words[k + 1].box[0] - word.box[2]) * scale, 0.01)
+                    gap = max(line.words[k + 1].box[0] * scale - left - width, 0.01)
                     out.append(f"{_number(100 * gap / (size * GLYPH_WIDTH))} Tz [<0020>] TJ\n")
     out.append("ET\n")
     return "".join(out).encode("ascii")

@@ -212,3 +212,17 @@ def test_other_image_files_keep_their_pixels_and_depth(
             ImageChops.difference(image.convert("RGB"), embedded.convert("RGB")).getbbox() is None
         )
     assert normalised(pdftotext(out, 1)) == normalised(page.text)
+
+
+def test_words_whose_ocr_boxes_touch_stay_apart(ocr_pages, run_export, tmp_path):
+    """Tesseract's boxes of "you’" and "ll", or of two words set tight, can touch or
+    overlap; text extractors would join their glyphs into one word."""
+    boxes = [
+        ["you’", 100, 100, 80, 40, 90.0, 0],
+        ["ll", 180, 100, 30, 40, 90.0, 0],
+        ["the", 212, 100, 60, 40, 90.0, 0],
+        ["first", 268, 100, 90, 40, 90.0, 0],
+    ]
+    page = replace(ocr_pages["bilevel"], text="you’ ll the first", boxes=boxes, image_path=None)
+    out = run_export("pdf", [page], tmp_path)
+    assert normalised(pdftotext(out, 1)) == "you’ ll the first"
