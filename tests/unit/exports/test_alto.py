@@ -90,3 +90,10 @@ def test_a_page_never_ocrd_is_split_into_line_strips(typed_page, tmp_path, run_e
     assert all(box(line)[0] == 0 and box(line)[2] == page.width for line in lines)
     tops = [box(line)[1] for line in lines]
     assert tops == sorted(tops) and tops[0] == 0
+
+
+def test_an_empty_page_is_a_page_without_blocks(ocr_pages, tmp_path, run_export):
+    page = replace(ocr_pages["bilevel"], text="")
+    [root] = pages_of(run_export("alto", [page], tmp_path)).values()
+    [space] = root.iter(f"{ALTO}PrintSpace")
+    assert len(space) == 0

@@ -130,3 +130,12 @@ def test_a_text_unrelated_to_its_ocr_is_split_within_the_ocr_text_area(ocr_pages
 
 def test_an_empty_page_has_no_lines(ocr_pages):
     assert placed_lines(replace(ocr_pages["bilevel"], text=" \n\n")) == []
+
+
+def test_many_added_lines_at_the_foot_of_the_page_stay_on_it(ocr_pages):
+    page = ocr_pages["devanagari"]
+    page = replace(page, text=page.text + "\n" + "\n".join(f"added line {n}" for n in range(40)))
+    lines = placed_lines(page)
+    assert sum(line.source == ESTIMATED for line in lines) == 40
+    assert all(inside(line.box, page) for line in lines)
+    assert all(inside(word.box, page) for line in lines for word in line.words)
