@@ -40,6 +40,7 @@ import tempfile
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC
 from pathlib import Path
 
 import pikepdf
@@ -404,7 +405,10 @@ def _merge(paths: Sequence[Path], out: Path, meta: ExportMeta | None) -> None:
                     xmp["dc:title"] = meta.title
                 dest.docinfo.Title = meta.title
                 dest.docinfo.Producer = "ocr-proofing"
-                dest.docinfo.CreationDate = meta.exported_at.strftime("D:%Y%m%d%H%M%SZ")
+                when = meta.exported_at
+                if when.tzinfo is not None:
+                    when = when.astimezone(UTC)
+                dest.docinfo.CreationDate = when.strftime("D:%Y%m%d%H%M%SZ")
             dest.save(out, object_stream_mode=pikepdf.ObjectStreamMode.generate)
         finally:
             for source in sources:

@@ -167,6 +167,7 @@ def test_the_book_is_its_pages_in_order_sharing_one_font(
     with pikepdf.open(out) as document:
         assert len(document.pages) == 5
         assert str(document.docinfo.Title) == "The <Linn> & Co. book"
+        assert str(document.docinfo.CreationDate) == "D:20261202173000Z"
         fonts = {p.Resources.Font.F0.objgen for p in document.pages}
         assert len(fonts) == 1
         font_files = [
