@@ -13,10 +13,11 @@ BENCH_ARGS ?=
 # Debian packages, by what needs them. Only the missing ones are installed (see apt_install).
 RUN_PACKAGES := tesseract-ocr tesseract-ocr-eng tesseract-ocr-san tesseract-ocr-hin \
 	tesseract-ocr-tam tesseract-ocr-osd poppler-utils redis-server python3-venv
-# The browser tests drive Debian's chromium; Noto renders the Devanagari and Tamil pages. The
-# PostgreSQL variants of the tests run on a throw-away cluster of the server's binaries (the
-# test session's own initdb, on a free port: tests/support.py PostgresCluster).
-TEST_PACKAGES := $(RUN_PACKAGES) chromium fonts-noto-core postgresql
+# The browser tests drive Debian's chromium; Noto renders the Devanagari and Tamil pages; the
+# searchable PDF export is checked with `qpdf --check`. The PostgreSQL variants of the tests
+# run on a throw-away cluster of the server's binaries (the test session's own initdb, on a
+# free port: tests/support.py PostgresCluster).
+TEST_PACKAGES := $(RUN_PACKAGES) chromium fonts-noto-core postgresql qpdf
 # OCRmyPDF 17 rasterizes with pypdfium2 and writes PDF/A itself: it needs only Tesseract.
 # Ghostscript is optional for it and left out, so both sides of the benchmark render alike.
 BENCH_PACKAGES := $(RUN_PACKAGES)
