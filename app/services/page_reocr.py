@@ -24,11 +24,11 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select
 
-from app import task_names
+from app import queue, task_names
 from app.engines import OcrError, get_engine
 from app.extensions import db
 from app.models import Job, JobKind, Page
-from app.queue import QueueUnavailable, enqueue, needs_redis
+from app.queue import QueueUnavailable, needs_redis
 from app.services.batch_ocr.start import BatchOcrError, check_engine
 from app.services.jobs.kinds import presence
 from app.text.diff import changed_words, diff_html
@@ -89,7 +89,7 @@ def request_reocr(page: Page) -> tuple[str, str | None]:
     token = secrets.token_urlsafe(12)
     record = {"state": QUEUED, "requested_at": time.time(), "engine": engine, "language": language}
     _redis().set(result_key(page.id, token), json.dumps(record), ex=RESULT_TTL)
-    enqueue(
+    queue.enqueue(
         task_names.OCR_PAGE_PREVIEW,
         queue=task_names.INTERACTIVE_QUEUE,
         page_id=page.id,

@@ -103,9 +103,7 @@ def main() -> None:
                 if run == 0:
                     cold = figures
                     full_ms = [decode_ms(page, f"/proofing/{SLUG}/1/image") for _ in range(3)]
-                    preview_ms = [
-                        decode_ms(page, f"/proofing/{SLUG}/1/preview") for _ in range(3)
-                    ]
+                    preview_ms = [decode_ms(page, f"/proofing/{SLUG}/1/preview") for _ in range(3)]
                     page.screenshot(path=str(root / "editor-1920.png"))
                 else:
                     results.append(figures)

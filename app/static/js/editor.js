@@ -129,6 +129,10 @@
     }
   });
   viewer.addHandler("zoom", showZoom);
+  // The window or the layout changed the viewer's size: a fitted view fits again.
+  viewer.addHandler("resize", function () {
+    if (view.fit) window.requestAnimationFrame(function () { applyView(true); });
+  });
   document.querySelectorAll("[data-action]").forEach(function (button) {
     button.addEventListener("click", function () { actions[button.dataset.action](); });
   });
