@@ -78,6 +78,9 @@
     zoomPerScroll: 1.2,
     animationTime: 0.4,
     immediateRender: true,
+    // The 2D canvas: with no GPU (as here, and on many office PCs) OpenSeadragon 5's WebGL
+    // drawer runs in software and took twice as long to show the page (tests/bench/editor_ready).
+    drawer: "canvas",
     preserveImageSizeOnResize: false,
   });
   var view = remembered("view", { fit: "width" });
