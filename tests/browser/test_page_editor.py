@@ -76,7 +76,8 @@ def caret_line(page) -> int:
 
 def test_zoom_fit_and_layout_are_remembered(ui, editors, scan_project):
     """The zoom buttons and keys change OpenSeadragon's zoom, fit-to-width comes back to where
-    the page opened, and the chosen layout (image above the text) survives a reload."""
+    the page opened, the scan turns by quarter turns, and the chosen layout (image above the
+    text) and zoom (whole page) survive a reload."""
     slug = scan_project("editor-zoom")
     page = open_editor(ui, editors, slug)
     fitted = settled_zoom(page)
@@ -95,6 +96,15 @@ def test_zoom_fit_and_layout_are_remembered(ui, editors, scan_project):
     page.wait_for_function(
         "z => Math.abs(pageEditor.viewer.viewport.getZoom() - z) < z * 0.01", arg=fitted
     )
+    # Rotation by quarter turns, from the button and the key.
+    page.get_by_role("button", name="Rotate").click()
+    page.wait_for_function("() => pageEditor.viewer.viewport.getRotation() === 90")
+    page.keyboard.press("Alt+r")
+    page.wait_for_function("() => pageEditor.viewer.viewport.getRotation(true) === 180")
+    ui.shot(page, "21b-editor-rotated")
+    page.keyboard.press("Alt+r")
+    page.keyboard.press("Alt+r")
+    page.wait_for_function("() => pageEditor.viewer.viewport.getRotation() === 0")
     page.get_by_role("button", name="Whole page").click()
     page.wait_for_function("z => pageEditor.viewer.viewport.getZoom() < z * 0.95", arg=fitted)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from celery.exceptions import SoftTimeLimitExceeded
 
 from app import queue as queue_module
 from app import task_names
@@ -124,3 +125,25 @@ def test_an_unusable_engine_is_refused_with_a_reason(app, page, enqueued):
     with pytest.raises(page_reocr.ReocrError, match="xyz"):
         page_reocr.request_reocr(page)
     assert enqueued == []
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (SoftTimeLimitExceeded(), "the OCR took longer than the page time limit"),
+        (ZeroDivisionError("division by zero"), "internal error: ZeroDivisionError: division by"),
+    ],
+)
+def test_the_task_ends_a_request_it_cannot_finish_as_failed(
+    app, page, enqueued, fake_tesseract, error, reason
+):
+    """worker/tasks.py ocr_page_preview, run through Celery's apply(): a time limit or a bug
+    fails the request with a reason, so the editor stops waiting."""
+    from worker import tasks
+
+    fake_tesseract.answers[1] = error
+    token, _ = page_reocr.request_reocr(page)
+    tasks.ocr_page_preview.apply(kwargs={"page_id": page.id, "token": token})
+    result = page_reocr.reocr_result(page, token, "")
+    assert result.state == "failed"
+    assert result.error.startswith(reason)
