@@ -147,3 +147,13 @@ def test_ocr_again_while_redis_is_down_says_so(client, editor, redis_down):
     assert polled.status_code == 503
     assert polled.get_json()["state"] == "unavailable"
     assert_no_traceback(polled)
+
+
+def test_the_preview_of_a_missing_scan_is_404(client, editor, book):
+    page = page_row(1)
+    page.image_path = "projects/view-book/pages/99999.png"
+    db.session.commit()
+    login_editor(client)
+    response = client.get(f"{EDITOR}preview")
+    assert response.status_code == 404
+    assert_no_traceback(response)
