@@ -243,6 +243,22 @@ def test_transliteration_typing_conversion_and_palette(ui, editors, scan_project
     expect(box).to_have_value("धर्म क्षेत्र्\nक्षेत्रे ऋषिःऽ rāmaḥ")
 
 
+def test_a_tamil_project_types_tamil(ui, editors, scan_project):
+    """The script is the project's language's: Harvard-Kyoto typed in a Tamil book is Tamil,
+    and the palette offers the visarga (aytham) in Tamil."""
+    slug = scan_project("editor-tamil", language="tam")
+    page = open_editor(ui, editors, slug)
+    expect(page.get_by_role("button", name=re.compile("^Transliteration"))).to_have_attribute(
+        "aria-pressed", "true"
+    )
+    box = page.get_by_role("textbox", name="Page text")
+    box.fill("")
+    page.keyboard.type("dharma ")
+    expect(box).to_have_value("தர்ம ")
+    page.get_by_role("button", name="Insert visarga").click()
+    expect(box).to_have_value("தர்ம ஃ")
+
+
 def test_shortcuts_and_help(ui, editors, scan_project, stack):
     """Ctrl+S saves, Ctrl+Enter saves and goes to the next page, Alt+PageUp/PageDown move
     between pages, Alt+1..4 choose the status, and the help lists them, opened by '?' outside
