@@ -77,7 +77,8 @@
     zoomPerClick: 1.4,
     zoomPerScroll: 1.2,
     animationTime: 0.4,
-    immediateRender: true,
+    // Draw the preview while the full scan loads, when the screen needs it (a high-DPI one).
+    immediateRender: false,
     // The 2D canvas: with no GPU (as here, and on many office PCs) OpenSeadragon 5's WebGL
     // drawer runs in software and took twice as long to show the page (tests/bench/editor_ready).
     drawer: "canvas",
