@@ -501,6 +501,7 @@
   box.addEventListener("input", function () {
     realign();
     highlightCaretLine();
+    if (panel.dataset.state === "accepted" && !replacing) panel.hidden = true;
     if (reocr && reocr.text !== undefined) {
       // The diff is against the box: ask for it again once typing pauses.
       window.clearTimeout(reocr.timer);
