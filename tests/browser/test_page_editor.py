@@ -126,6 +126,33 @@ def test_zoom_fit_and_layout_are_remembered(ui, editors, scan_project):
     page.keyboard.press("Alt+0")
 
 
+def test_touch_pinch_zooms_the_scan(ui, editors, scan_project):
+    """A two-finger pinch on a touch screen zooms the scan (Chromium's own synthesized pinch,
+    through the DevTools protocol)."""
+    slug = scan_project("editor-touch")
+    context = ui.browser.new_context(
+        base_url=ui.base_url, viewport={"width": 1280, "height": 900}, has_touch=True
+    )
+    ui.contexts.append(context)
+    page = context.new_page()
+    ui.sign_in(page, next(iter(editors)))
+    page.goto(f"/proofing/{slug}/1/")
+    expect(page.locator("#viewer")).to_have_attribute("data-state", "ready")
+    before = settled_zoom(page)
+    box = page.locator("#viewer").bounding_box()
+    cdp = context.new_cdp_session(page)
+    cdp.send(
+        "Input.synthesizePinchGesture",
+        {
+            "x": box["x"] + box["width"] / 2,
+            "y": box["y"] + box["height"] / 2,
+            "scaleFactor": 2.0,
+            "gestureSourceType": "touch",
+        },
+    )
+    page.wait_for_function("z => pageEditor.viewer.viewport.getZoom() > z * 1.2", arg=before)
+
+
 def test_caret_and_scan_lines_follow_each_other(ui, editors, scan_project):
     """The caret's line is highlighted on the scan; clicking a line on the scan puts the caret
     on it; after a line is added the highlight follows the alignment, and the new line, which
