@@ -56,6 +56,10 @@ load: system-deps-test venv-dev ## Run the load suite: many pages, projects and 
 bench: system-deps-bench venv-bench ## Measure OCR speed against OCRmyPDF (BENCH_ARGS=...)
 	$(PY) -m tests.bench.run $(BENCH_ARGS)
 
+.PHONY: bench-editor
+bench-editor: system-deps-test venv-dev ## How soon the editor of a 3600 x 4800 page is ready (Chromium)
+	$(PY) -m tests.bench.editor_ready $(BENCH_ARGS)
+
 ##@ Code
 
 .PHONY: lint

@@ -27,6 +27,8 @@ task_routes = {
     task_names.OCR_PAGE: {"queue": task_names.OCR_QUEUE},
     task_names.SPLIT_SOURCE: {"queue": task_names.INTERACTIVE_QUEUE},
     task_names.RENDER_PAGES: {"queue": task_names.INTERACTIVE_QUEUE},
+    # A proofreader waits on the page's new OCR in the editor.
+    task_names.OCR_PAGE_PREVIEW: {"queue": task_names.INTERACTIVE_QUEUE},
     # The watchdog recovers the pages of dead workers: it must not wait behind pages.
     task_names.WATCH_JOBS: {"queue": task_names.INTERACTIVE_QUEUE},
 }

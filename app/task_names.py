@@ -22,6 +22,9 @@ ALL_QUEUES = (INTERACTIVE_QUEUE, DEFAULT_QUEUE, OCR_QUEUE)
 SPLIT_SOURCE = "worker.tasks.split_source"
 RENDER_PAGES = "worker.tasks.render_pages"
 OCR_PAGE = "worker.tasks.ocr_page"
+#: One page OCR'd again from the editor, its text kept aside for the proofreader to accept or
+#: discard (app/services/page_reocr.py).
+OCR_PAGE_PREVIEW = "worker.tasks.ocr_page_preview"
 EXPORT_PAGE = "worker.tasks.export_page"
 ASSEMBLE_EXPORT = "worker.tasks.assemble_export"
 REPLACE_PAGE = "worker.tasks.replace_page"

@@ -362,6 +362,81 @@ def make_job(
     return job
 
 
+#: The lines of text `add_scan_project` prints on its scans, one OCR line each.
+SCAN_LINES = (
+    "The quick brown fox jumps over the lazy dog",
+    "Pack my box with five dozen liquor jugs",
+    "How vexingly quick daft zebras jump",
+    "Sphinx of black quartz judge my vow",
+    "The five boxing wizards jump quickly",
+    "Jackdaws love my big sphinx of quartz",
+)
+
+
+def add_scan_project(
+    slug: str,
+    pages: int = 1,
+    *,
+    size: tuple[int, int] = (1200, 1600),
+    language: str = "eng",
+    paper_noise: bool = False,
+) -> Project:
+    """A ready project inserted directly (no split), in the current app context, whose pages
+    are grey scans of `size` with SCAN_LINES printed on them, and whose text and word boxes
+    (7 elements, with line numbers) are what an engine would have read: for the editor's
+    viewer and line sync, without running OCR. `paper_noise` gives the paper the grain of a
+    real scan, so that the PNG is as large as one (a blank page compresses to nothing)."""
+    from PIL import ImageChops, ImageDraw, ImageFont
+
+    width, height = size
+    font = ImageFont.load_default(size=max(12, width // 45))
+    if paper_noise:
+        scan = ImageChops.add(Image.new("L", size, 110), Image.effect_noise(size, 7))
+    else:
+        scan = Image.new("L", size, 240)
+    draw = ImageDraw.Draw(scan)
+    boxes: list[list] = []
+    step = height // (len(SCAN_LINES) + 4)
+    for number, line in enumerate(SCAN_LINES):
+        x, y = width // 10, step * (number + 2)
+        for word in line.split():
+            left, top, right, bottom = draw.textbbox((x, y), word, font=font)
+            draw.text((x, y), word, fill=20, font=font)
+            boxes.append([word, left, top, right - left, bottom - top, 93.0, number])
+            x = right + font.size // 2
+    project = Project(
+        slug=slug,
+        title=slug,
+        language=language,
+        status=ProjectStatus.READY,
+        source_filename="scan.png",
+        source_page_count=pages,
+    )
+    db.session.add(project)
+    db.session.flush()
+    data_dir = Path(current_app.config["DATA_DIR"])
+    folder = data_dir / "projects" / slug / "pages"
+    folder.mkdir(parents=True)
+    for n in range(1, pages + 1):
+        image = folder / f"{n:05d}.png"
+        scan.save(image, dpi=(400, 400))
+        db.session.add(
+            Page(
+                project_id=project.id,
+                number=n,
+                width=width,
+                height=height,
+                image_path=str(image.relative_to(data_dir)),
+                text="\n".join(SCAN_LINES),
+                ocr_boxes=boxes,
+                ocr_state="done",
+                version=1,
+            )
+        )
+    db.session.commit()
+    return project
+
+
 def new_project(
     slug: str, source: Path, *, language: str = "eng", title: str | None = None
 ) -> Project:

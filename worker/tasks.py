@@ -17,7 +17,7 @@ from flask import current_app
 
 from app import task_names
 from app.engines import TransientOcrError
-from app.services import batch_ocr, jobs, projects, retention, webhooks
+from app.services import batch_ocr, jobs, page_reocr, projects, retention, webhooks
 
 log = get_task_logger(__name__)
 
@@ -65,6 +65,17 @@ def ocr_page(self, *, job_id: str, position: int, page_id: int | None = None) ->
         log.exception("job %s page %d failed unexpectedly", job_id, position)
         reason = f"internal error: {type(exc).__name__}: {exc}"[:300]
         batch_ocr.fail_page(job_id, position, reason, worker=worker)
+
+
+@shared_task(name=task_names.OCR_PAGE_PREVIEW)
+def ocr_page_preview(*, page_id: int, token: str) -> None:
+    try:
+        page_reocr.run_reocr(page_id, token)
+    except SoftTimeLimitExceeded:
+        page_reocr.fail_reocr(page_id, token, "the OCR took longer than the page time limit")
+    except Exception as exc:
+        log.exception("re-OCR of page %d failed unexpectedly", page_id)
+        page_reocr.fail_reocr(page_id, token, f"internal error: {type(exc).__name__}: {exc}"[:300])
 
 
 @shared_task(name=task_names.WATCH_JOBS)

@@ -54,7 +54,8 @@ def test_create_project_split_proofread_and_conflict(ui, editors):
     page.get_by_role("link", name="Page 2", exact=True).click()
     scan = page.get_by_role("img", name="Scan of page 2")
     expect(scan).to_be_visible()
-    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=scan.element_handle())
+    # The viewer (OpenSeadragon) says when the scan is drawn at the size it shows.
+    expect(scan).to_have_attribute("data-state", "ready")
     box = page.get_by_role("textbox", name="Page text")
     expect(box).to_be_visible()
     # Side by side: the text box starts to the right of the scan, at about the same height.

@@ -41,13 +41,15 @@ def textarea_text(response) -> str:
 
 
 def test_page_editor_shows_the_image_and_the_text(client, editor, book):
-    """GET shows the page image, a textarea with the text, and the version being edited."""
+    """GET shows the page image (its preview first, the full scan for deep zoom), a textarea
+    with the text, and the version being edited."""
     save_page_text(page_row(1), editor, "existing text", 0)
     login_editor(client)
     response = client.get(f"/proofing/{SLUG}/1/")
     assert response.status_code == 200
     text = body(response)
-    assert f'src="/proofing/{SLUG}/1/image"' in text
+    assert f'"image": "/proofing/{SLUG}/1/image"' in text
+    assert f'"url": "/proofing/{SLUG}/1/preview"' in text
     assert '<textarea name="text"' in text
     assert textarea_text(response) == "existing text"
     assert 'name="version" value="1"' in text
