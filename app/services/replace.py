@@ -68,6 +68,8 @@ class Replacement:
             pattern.sub(self.replace, "")  # checks the replacement's group references
         except re.error as exc:
             raise ReplaceError(f"That is not a valid regular expression: {exc}.") from None
+        except IndexError as exc:  # a group name the pattern does not have
+            raise ReplaceError(f"The replacement names a group the pattern lacks: {exc}.") from None
         if pattern.search(""):
             raise ReplaceError(
                 "That regular expression matches empty text, so it would insert the "

@@ -157,6 +157,8 @@ def test_a_replace_over_many_pages_runs_as_a_job_with_progress(ui, editors, stac
     expect(page.locator("#preview-summary")).to_contain_text("runs in the background")
     page.locator("#apply").click()
     expect(page).to_have_url(re.compile(rf"/proofing/{slug}/replace/progress$"))
+    if page.locator("#progress-live").count():  # caught while it runs (it takes seconds)
+        ui.shot(page, "history-09-replace-job-running")
     # Live while it runs, then the page reloads itself into the summary.
     expect(page.locator("#summary")).to_contain_text("35 of 35 pages changed", timeout=90_000)
-    ui.shot(page, "history-09-replace-job-done")
+    ui.shot(page, "history-10-replace-job-done")

@@ -46,6 +46,7 @@ def test_a_regex_replaces_with_groups():
         ("(", "x", True, "not a valid regular expression"),
         ("a", r"\3", True, "not a valid regular expression"),
         ("x*", "y", True, "matches empty text"),
+        ("(?P<a>x)", r"\g<b>", True, "names a group the pattern lacks"),
     ],
 )
 def test_a_bad_replacement_says_why(find, replacement, regex, message):
