@@ -61,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--html", type=Path, help="also write each profile as HTML here")
     args = parser.parse_args(argv)
     queue.enqueue = lambda name, **kwargs: "task-id"  # nothing reaches a broker
+    queue.send_page = lambda name, **kwargs: "task-id"
     logging.disable(logging.WARNING)
     with tempfile.TemporaryDirectory() as tmp:
         app = build(Path(tmp), args.pages)

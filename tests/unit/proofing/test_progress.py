@@ -5,13 +5,19 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import event
+from flask import url_for
+from sqlalchemy import event, select
 
 from app.extensions import db
-from app.models import PageStatus
+from app.models import Page, PageStatus
 from app.services import progress
+from app.services.pages import save_page_text
 from tests.support import BOTH_DATABASES, add_ready_project
 from tests.unit.proofing.conftest import set_pages
+
+
+def page_of(project, number: int) -> Page:
+    return db.session.scalar(select(Page).filter_by(project_id=project.id, number=number))
 
 
 @BOTH_DATABASES
@@ -64,7 +70,7 @@ def test_page_list_filters_by_level_and_pages_through(app, book):
     assert progress.page_list(book).rows[0].excerpt == "धर्मक्षेत्रे कुरुक्षेत्रे\nसमवेता युयुत्सवः"
 
 
-def test_project_page_shows_the_bar_counts_and_filtered_list(app, book, sign_in):
+def test_project_page_shows_the_bar_counts_and_filtered_list(app, book, people, sign_in):
     client = sign_in("reader")
     html = client.get("/proofing/book/").get_data(as_text=True)
     assert 'class="levels"' in html
@@ -75,7 +81,14 @@ def test_project_page_shows_the_bar_counts_and_filtered_list(app, book, sign_in)
         "proofread-twice": "1",
         "not-relevant": "1",
     }
-    assert html.count("/proofing/book/") and "Page 6</a>" in html
+    # The list builds its links from the project's URL: they must be the routes' own.
+    with app.test_request_context():
+        editor_url = url_for("pages.edit", slug="book", number=6)
+        history_url = url_for("history.page_history", slug="book", number=6)
+    assert f'<a href="{editor_url}">Page 6</a>' in html and history_url not in html
+    save_page_text(page_of(book, 6), people["reader"], "saved", 0)
+    html = client.get("/proofing/book/").get_data(as_text=True)
+    assert f'href="{history_url}"' in html
     filtered = client.get("/proofing/book/?status=proofread-once").get_data(as_text=True)
     listed = re.findall(r"Page (\d+)</a></td>", filtered)
     assert listed == ["1", "4"]
