@@ -11,7 +11,16 @@ import pytest
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import ItemState, Job, JobKind, JobPage, JobState, Page, Revision
+from app.models import (
+    ItemState,
+    Job,
+    JobKind,
+    JobPage,
+    JobState,
+    Notification,
+    Page,
+    Revision,
+)
 from app.services import jobs, replace
 from app.services.pages import save_page_text
 from app.services.replace import ReplaceError, Replacement
@@ -230,6 +239,10 @@ def test_more_pages_than_the_limit_run_as_a_replace_job(app, long_book, people, 
     assert len(written) == 24 and len({r.page_id for r in written}) == 24
     assert all(r.author_id == people["editor"].id for r in written)
     assert page3.text == "Page 3 of the olde booke, read"
+    # Who started it hears of its end, with a link to its summary.
+    [told] = db.session.scalars(select(Notification).filter_by(job_id=job.id)).all()
+    assert told.user_id == people["editor"].id
+    assert told.link == "/proofing/long-book/replace/progress"
 
 
 def test_a_redelivered_page_task_writes_nothing_twice(app, long_book, people, enqueued):
