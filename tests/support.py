@@ -23,7 +23,9 @@ import tempfile
 import threading
 import time
 import uuid
+import zipfile
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import fakeredis
@@ -43,7 +45,18 @@ from app import create_app, processes, use_redis
 from app.config import load_config
 from app.engines import OcrResult
 from app.extensions import db
-from app.models import Page, Project, ProjectStatus, Role
+from app.models import (
+    Job,
+    JobKind,
+    JobPage,
+    JobState,
+    Page,
+    Project,
+    ProjectStatus,
+    Role,
+    User,
+    utcnow,
+)
 from app.services import batch_ocr
 from app.services.accounts import create_user
 from app.services.projects import create_project, split_source
@@ -233,6 +246,22 @@ class FakeEngine:
 # -- books and ready projects --------------------------------------------------------------
 
 
+def blank_png(width: int = 30, height: int = 40, dpi: int = 300) -> bytes:
+    """A white greyscale PNG page of that size, with its resolution."""
+    out = io.BytesIO()
+    Image.new("L", (width, height), 255).save(out, format="PNG", dpi=(dpi, dpi))
+    return out.getvalue()
+
+
+def zip_of(members: dict[str, bytes]) -> bytes:
+    """A ZIP archive (deflated) of name -> bytes."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return out.getvalue()
+
+
 def multipage_pdf(path: Path, indices: list[int]) -> Path:
     """A PDF of some pages of multipage.pdf, by 0-based index (2 and 3 are the fastest to
     OCR, about 0.5 s each)."""
@@ -283,6 +312,54 @@ def add_ready_project(
     )
     db.session.commit()
     return project
+
+
+def make_job(
+    project: Project,
+    *,
+    state: str = JobState.SUCCEEDED,
+    kind: str = JobKind.OCR,
+    started_by: User | None = None,
+    outcomes: list[str] | None = None,
+    ended_ago: timedelta | None = timedelta(minutes=1),
+    reason: str = "engine said no",
+    job_id: str | None = None,
+) -> Job:
+    """A job over the project's first pages, one JobPage per outcome, counts to match."""
+    outcomes = outcomes if outcomes is not None else ["done"] * len(project.pages)
+    pages = db.session.query(Page).filter_by(project_id=project.id).order_by(Page.number).all()
+    finished = None if ended_ago is None else utcnow() - ended_ago
+    job = Job(
+        id=job_id or f"job-{project.slug}-{db.session.query(Job).count() + 1}",
+        kind=kind,
+        project_id=project.id,
+        engine="tesseract" if kind == JobKind.OCR else None,
+        language="eng" if kind == JobKind.OCR else None,
+        selection="all",
+        state=state,
+        started_by_id=started_by.id if started_by else None,
+        started_at=(finished or utcnow()) - timedelta(minutes=5),
+        finished_at=finished,
+        total=len(outcomes),
+        done=outcomes.count("done"),
+        failed=outcomes.count("failed"),
+        skipped=outcomes.count("skipped"),
+    )
+    db.session.add(job)
+    db.session.flush()
+    for position, (page, outcome) in enumerate(zip(pages, outcomes, strict=False)):
+        db.session.add(
+            JobPage(
+                job_id=job.id,
+                position=position,
+                page_id=page.id,
+                state=outcome,
+                reason=reason if outcome == "failed" else None,
+                finished_at=finished if outcome != "queued" else None,
+            )
+        )
+    db.session.commit()
+    return job
 
 
 def new_project(

@@ -17,6 +17,11 @@ from pathlib import Path
 from typing import Protocol
 
 
+class ExportError(Exception):
+    """A page cannot be rendered in a format, and trying again will not help (its stored scan
+    is missing or unreadable); the message says why, for the person who asked for the export."""
+
+
 @dataclass(frozen=True)
 class ExportPage:
     """What a format needs of one page: its latest text, and the OCR and scan behind it."""
@@ -65,16 +70,22 @@ class Format(Protocol):
     content_type: str
 
     def render_part(self, page: ExportPage, meta: ExportMeta) -> bytes:
-        """One page's part of the file."""
+        """One page's part of the file. Raises ExportError when the page cannot be rendered."""
 
     def assemble(self, parts: Sequence[ExportPart], meta: ExportMeta, out: Path) -> None:
         """Write the file to `out` from the pages' parts, in page order."""
 
 
 def _registry() -> dict[str, Format]:
-    from app.exports import text
+    from app.exports import alto, hocr, pdf, tei, text
 
-    formats: list[Format] = [*text.FORMATS]
+    formats: list[Format] = [
+        *text.FORMATS,
+        *tei.FORMATS,
+        *hocr.FORMATS,
+        *alto.FORMATS,
+        *pdf.FORMATS,
+    ]
     return {f.name: f for f in formats}
 
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import shutil
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from app.exports import ExportMeta, ExportPage, ExportPart
+from app.exports.archive import write_zip
 
 
 def page_marker(number: int) -> str:
@@ -48,10 +48,7 @@ class PlainTextZip:
         return _page_text(page).encode()
 
     def assemble(self, parts: Sequence[ExportPart], meta: ExportMeta, out: Path) -> None:
-        width = max(4, len(str(max((part.number for part in parts), default=0))))
-        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
-            for part in parts:
-                archive.write(part.path, f"{meta.slug}/{meta.slug}-{part.number:0{width}d}.txt")
+        write_zip(parts, meta, out, "txt")
 
 
 FORMATS = (PlainText(), PlainTextZip())

@@ -10,7 +10,6 @@ from __future__ import annotations
 from flask import (
     Blueprint,
     abort,
-    current_app,
     flash,
     jsonify,
     redirect,
@@ -20,7 +19,6 @@ from flask import (
 )
 from flask_login import current_user, login_required
 
-from app.engines import ENGINES
 from app.models import JobKind, Project
 from app.permissions import is_project_editor
 from app.services import batch_ocr, jobs
@@ -59,7 +57,7 @@ def _start_page(project: Project, last: jobs.JobStatus | None, may_edit: bool) -
         may_edit=may_edit,
         last=last,
         history=history,
-        engines=engine_choices(),
+        engines=batch_ocr.engine_choices(),
         selections=SELECTIONS,
     )
 
@@ -123,14 +121,3 @@ def job(slug: str, task_id: str):
         may_edit=is_project_editor(current_user, project),
         is_latest=jobs.latest_job(project, JobKind.OCR) == found,
     )
-
-
-def engine_choices() -> list[dict]:
-    return [
-        {
-            "name": engine.name,
-            "label": engine.label,
-            "unavailable": engine.unavailable_reason(current_app.config),
-        }
-        for engine in ENGINES.values()
-    ]

@@ -38,26 +38,43 @@ def index():
 @bp.route("/proofing/create-project", methods=["GET", "POST"])
 @editor_required
 def create():
+    engines = batch_ocr.engine_choices()
     if request.method == "GET":
-        return render_template("projects/create.html", form={})
+        # OCR from the upload is on by default wherever an engine can run.
+        ready = [e["name"] for e in engines if not e["unavailable"]]
+        form = {"ocr": "on", "engine": ready[0]} if ready else {}
+        return render_template("projects/create.html", form=form, engines=engines)
     form = request.form
     files = [f for f in request.files.getlist("source") if f.filename]
     if not files:
         flash("Choose a PDF, a ZIP, or one or more page images to upload.", "error")
-        return render_template("projects/create.html", form=form), 400
+        return render_template("projects/create.html", form=form, engines=engines), 400
+    fields = {
+        "slug": form.get("slug", "").strip(),
+        "title": form.get("title", ""),
+        "language": form.get("language", "eng").strip(),
+        "uploads": [Upload(f.filename, f.stream) for f in files],
+        "created_by": current_user,
+        "private": form.get("private") == "on",
+        "detect_orientation": form.get("detect_orientation") == "on",
+    }
+    with_ocr = form.get("ocr") == "on"
     try:
-        project = create_project(
-            slug=form.get("slug", "").strip(),
-            title=form.get("title", ""),
-            language=form.get("language", "eng").strip(),
-            uploads=[Upload(f.filename, f.stream) for f in files],
-            created_by=current_user,
-            private=form.get("private") == "on",
-            detect_orientation=form.get("detect_orientation") == "on",
-        )
-    except ProjectError as exc:
+        if with_ocr:
+            project = batch_ocr.create_project_with_ocr(
+                engine=form.get("engine", ""), ocr_language=None, **fields
+            )
+        else:
+            project = create_project(**fields)
+    except (ProjectError, batch_ocr.BatchOcrError) as exc:
         flash(str(exc), "error")
-        return render_template("projects/create.html", form=form), 400
+        return render_template("projects/create.html", form=form, engines=engines), 400
+    if with_ocr:
+        flash(
+            f"Project {project.slug!r} created; each page is OCR'd as soon as it is ready.",
+            "info",
+        )
+        return redirect(url_for("batch_ocr.page", slug=project.slug))
     flash(f"Project {project.slug!r} created; its pages are being prepared.", "info")
     return redirect(url_for("projects.show", slug=project.slug))
 

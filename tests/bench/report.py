@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from importlib.metadata import version
 from typing import Any
 
+from tests.bench import books_run, fairness
 from tests.bench.measure import RssSampler
 from tests.bench.system import BookRun, WorkerLog
 from tests.support import ROOT
@@ -802,6 +803,10 @@ def markdown(results: dict) -> str:
         + ".\n"
     )
 
+    if results.get("books"):
+        parts.extend(books_run.markdown(results["books"]))
+    if results.get("fairness"):
+        parts.extend(fairness.markdown(results["fairness"]))
     parts.append("## Load from elsewhere, per phase\n")
     parts.append(
         _md_table(

@@ -7,6 +7,11 @@
 2. Ours: redis-server, `celery -A worker worker` and gunicorn, driven over HTTP: upload,
    split, batch OCR of every page, timed from the upload request to the end of the job.
 3. Peer: `ocrmypdf --jobs <cores> --force-ocr --output-type pdf --sidecar`.
+4. The four books of tests/bench/books_run.py (the same 60-page PDF, a Group 4 TIFF, a CCITT
+   PDF, a folder of grey pages), each uploaded with OCR from the upload, against a floor on
+   the source's own pixels and OCRmyPDF (--skip-books leaves them out).
+5. A 2-page job started while a job of the whole book runs, against its time alone
+   (tests/bench/fairness.py).
 
 Then: peak memory, Redis memory per job, how fast a start and a status poll of a 2000-page
 job answer, character error rates on linn.pdf, the renderers compared, and the memory of one
@@ -32,7 +37,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from app.config import load_config
-from tests.bench import report
+from tests.bench import books_run, fairness, report
 from tests.bench.book import (
     build_book,
     compare_renderers,
@@ -58,7 +63,7 @@ from tests.bench.system import (
     read_worker_log,
     run_book,
 )
-from tests.support import CORPUS, ROOT
+from tests.support import CORPUS, ROOT, multipage_pdf
 
 DOC = ROOT / "docs" / "performance.md"
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -97,6 +102,17 @@ def main(argv: list[str] | None = None) -> int:
         help="a 12-page book, no 2000-page start test; writes tests/artifacts/performance-quick.md",
     )
     parser.add_argument("--skip-peer", action="store_true", help="do not run OCRmyPDF")
+    parser.add_argument(
+        "--skip-books",
+        action="store_true",
+        help="do not run the four books with OCR from the upload (tests/bench/books_run.py)",
+    )
+    parser.add_argument(
+        "--bilevel-pages",
+        type=int,
+        default=20,
+        help="pages of each of the bilevel and grey books (default 20)",
+    )
     parser.add_argument(
         "--rounds",
         type=int,
@@ -176,6 +192,9 @@ def run(args: argparse.Namespace, pages: int, work: Path, stacks: list[BenchStac
     bench.sampler.stop()
     results["memory"] = report.memory_figures(bench.sampler)
     bench.quality()
+    if not args.skip_books:
+        bench.books(5 if args.quick else args.bilevel_pages)
+    bench.fairness()
     bench.starts([s for s in START_SIZES if not (args.quick and s > 500)])
     bench.stack.stop()
     bench.renderers()
@@ -236,7 +255,8 @@ class Bench:
         )
         txt_dir.mkdir(parents=True)
         with CpuMeter() as ocr:
-            ocr_times = tesseract_all(sorted(pages_dir.glob("*.png")), txt_dir, n)
+            # Every stored page, whatever its format (1-bit or grey PNG, a JPEG scan as it is).
+            ocr_times = tesseract_all(sorted(pages_dir.iterdir()), txt_dir, n)
         self._phase(f"floor OCR, round {number}", ocr)
         progress(
             f"round {number}: floor: OCR {ocr.wall:.1f} s; total {raster.wall + ocr.wall:.1f} s"
@@ -354,12 +374,12 @@ class Bench:
             else None,
             "page": index + 1,
         }
-        floor_pages = Path(first["floor"]["pages_dir"])
+        floor_pages = {int(p.stem): p for p in Path(first["floor"]["pages_dir"]).iterdir()}
         ours_images = page_images(self.stack, first["ours"]["slug"])
         same = sum(
             1
             for number, path in ours_images.items()
-            if filecmp.cmp(path, floor_pages / f"{number:05d}.png", shallow=False)
+            if number in floor_pages and filecmp.cmp(path, floor_pages[number], shallow=False)
         )
         results["images_identical"] = [same, len(ours_images)]
         q = results["quality"]
@@ -369,6 +389,32 @@ class Bench:
             + (f"{q['peer']:.2%}" if q["peer"] is not None else "not run")
             + f"; identical page images {same}/{len(ours_images)}"
         )
+
+    # -- the four books, OCR from the upload ------------------------------------------------
+
+    def books(self, bilevel_pages: int) -> None:
+        source_books = books_run.make_books(self.work / "books", self.book, bilevel_pages)
+        with CpuMeter() as share:
+            self.results["books"] = books_run.run_books(
+                self.stack,
+                self.browser,
+                source_books,
+                self.work / "books",
+                render_dpi=self.dpi,
+                skip_peer=self.args.skip_peer,
+                progress=progress,
+            )
+        self._phase("four books, OCR from the upload", share)
+
+    # -- jobs sharing the workers ----------------------------------------------------------
+
+    def fairness(self) -> None:
+        small = multipage_pdf(self.work / "small.pdf", [2, 3])
+        with CpuMeter() as share:
+            self.results["fairness"] = fairness.measure(
+                self.stack, self.browser, self.book.path, small, self.pages, progress
+            )
+        self._phase("jobs sharing the workers", share)
 
     # -- starting and polling large jobs ---------------------------------------------------
 

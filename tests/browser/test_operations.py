@@ -12,11 +12,11 @@ from playwright.sync_api import expect
 
 from app.extensions import db
 from app.job_tracking import JobRecord
-from app.models import Job, JobKind, JobPage, JobState, Page, Project, User, WebhookDelivery, utcnow
+from app.models import JobKind, JobState, Project, User, WebhookDelivery
 from app.services import job_events
 from app.services.accounts import create_user
 from tests.browser.conftest import PASSWORD
-from tests.support import add_ready_project
+from tests.support import add_ready_project, make_job
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -30,7 +30,6 @@ def end_jobs(app, slug: str, username: str) -> None:
         add_ready_project(slug, 3)
         add_ready_project(f"{slug}-live", 3)
         starter = db.session.query(User).filter_by(username=username).one()
-        now = utcnow()
         for n, (state, outcomes) in enumerate(
             [
                 (JobState.SUCCEEDED, ["done", "done", "done"]),
@@ -42,39 +41,18 @@ def end_jobs(app, slug: str, username: str) -> None:
             project = (
                 db.session.query(Project).filter_by(slug=f"{slug}-live" if running else slug).one()
             )
-            pages = db.session.query(Page).filter_by(project_id=project.id).order_by(Page.number)
-            job = Job(
-                id=f"{slug}-{n}",
-                project_id=project.id,
-                engine="tesseract",
-                language="eng",
-                selection="all",
+            job = make_job(
+                project,
                 state=state,
-                started_by_id=starter.id,
-                started_at=now - timedelta(minutes=10 - n),
-                finished_at=None if running else now - timedelta(minutes=5 - n),
-                total=3,
-                done=0 if running else outcomes.count("done"),
-                failed=outcomes.count("failed"),
+                started_by=starter,
+                outcomes=outcomes,
+                ended_ago=None if running else timedelta(minutes=5 - n),
+                reason="Tesseract failed: image too small to scale",
+                job_id=f"{slug}-{n}",
             )
-            db.session.add(job)
-            db.session.flush()
-            for position, (page, outcome) in enumerate(zip(pages, outcomes, strict=True)):
-                db.session.add(
-                    JobPage(
-                        job_id=job.id,
-                        position=position,
-                        page_id=page.id,
-                        state=outcome,
-                        reason="Tesseract failed: image too small to scale"
-                        if outcome == "failed"
-                        else None,
-                        finished_at=now if outcome != "queued" else None,
-                    )
-                )
+            for outcome in outcomes:
                 if outcome != "queued":
                     job_events.page_finished(job, outcome, 1.2, "browser-host@localhost")
-            db.session.commit()
             job_events.job_started(job)
             if running:
                 tracker = app.extensions["job_trackers"][JobKind.OCR]

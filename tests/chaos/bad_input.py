@@ -17,7 +17,6 @@ import logging
 import re
 import sys
 import tempfile
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -34,12 +33,14 @@ from app.services.accounts import create_user
 from tests.bench import books
 from tests.support import (
     CORPUS,
+    blank_png,
     csrf_token,
     login,
     make_app,
     upload_files,
     upload_form,
     use_fakeredis,
+    zip_of,
 )
 
 MULTIPAGE = CORPUS / "multipage.pdf"
@@ -85,17 +86,7 @@ def _image(fmt: str) -> bytes:
 
 
 def _page(width: int = 850, height: int = 1100) -> bytes:
-    out = io.BytesIO()
-    Image.new("L", (width, height), 255).save(out, format="PNG", dpi=(100, 100))
-    return out.getvalue()
-
-
-def _zip(members: dict[str, bytes]) -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for name, data in members.items():
-            zf.writestr(name, data)
-    return out.getvalue()
+    return blank_png(width, height, dpi=100)
 
 
 def _g4_tiff() -> bytes:
@@ -104,7 +95,7 @@ def _g4_tiff() -> bytes:
 
 
 def _damaged_zip() -> bytes:
-    whole = _zip({"p1.png": _page(), "p2.png": _page()})
+    whole = zip_of({"p1.png": _page(), "p2.png": _page()})
     return whole[: len(whole) - 30]
 
 
@@ -131,25 +122,29 @@ UPLOADS: list[tuple[str, str, Callable[[], bytes]]] = [
     (
         "a ZIP of 3 page images in a folder",
         "pages.zip",
-        lambda: _zip({f"book/p{n}.png": _page() for n in (1, 2, 10)}),
+        lambda: zip_of({f"book/p{n}.png": _page() for n in (1, 2, 10)}),
     ),
     (
         "a ZIP bomb (a 40 MiB member packed 1000:1)",
         "bomb.zip",
-        lambda: _zip({"p1.png": b"\0" * (40 * 1024 * 1024)}),
+        lambda: zip_of({"p1.png": b"\0" * (40 * 1024 * 1024)}),
     ),
     (
         "a ZIP inside the ZIP",
         "nested.zip",
-        lambda: _zip({"p1.png": _page(), "more.zip": _zip({"p2.png": _page()})}),
+        lambda: zip_of({"p1.png": _page(), "more.zip": zip_of({"p2.png": _page()})}),
     ),
-    ("a ZIP member named ../evil.png", "escape.zip", lambda: _zip({"../evil.png": _page()})),
-    ("a ZIP member named /etc/evil.png", "absolute.zip", lambda: _zip({"/etc/evil.png": _page()})),
-    ("a ZIP without images", "empty.zip", lambda: _zip({"book/": b""})),
+    ("a ZIP member named ../evil.png", "escape.zip", lambda: zip_of({"../evil.png": _page()})),
+    (
+        "a ZIP member named /etc/evil.png",
+        "absolute.zip",
+        lambda: zip_of({"/etc/evil.png": _page()}),
+    ),
+    ("a ZIP without images", "empty.zip", lambda: zip_of({"book/": b""})),
     (
         "a ZIP with a text file among the images",
         "mixed.zip",
-        lambda: _zip({"p1.png": _page(), "notes.txt": b"scanned 2024"}),
+        lambda: zip_of({"p1.png": _page(), "notes.txt": b"scanned 2024"}),
     ),
     ("a damaged ZIP (cut short)", "cut.zip", _damaged_zip),
 ]

@@ -13,7 +13,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from app import queue
-from app.engines import get_engine
+from app.engines import ENGINES, get_engine
 from app.extensions import db
 from app.models import (
     ItemState,
@@ -43,6 +43,18 @@ UPLOAD = "upload"
 
 class BatchOcrError(jobs.JobError):
     """A user-facing reason a batch OCR action cannot be done."""
+
+
+def engine_choices() -> list[dict[str, str | None]]:
+    """Every engine, with why it cannot run here (None: it can), for the forms."""
+    return [
+        {
+            "name": engine.name,
+            "label": engine.label,
+            "unavailable": engine.unavailable_reason(current_app.config),
+        }
+        for engine in ENGINES.values()
+    ]
 
 
 def check_engine(engine_name: str, language: str) -> None:

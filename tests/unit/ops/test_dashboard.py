@@ -15,8 +15,8 @@ from app.models import JobState, Project
 from app.services import cluster
 from app.services.cluster import RunningTask, WorkerNode, _Snapshot
 from app.worker_presence import this_process_info
-from tests.support import wait_for
-from tests.unit.ops.conftest import client_of, make_job, ready_project
+from tests.support import make_job, wait_for
+from tests.unit.ops import client_of, ready_project
 
 
 @pytest.fixture

@@ -15,8 +15,7 @@ from app.models import Job, JobState, Project
 from app.services import cluster, job_events
 from app.services.cluster import RunningTask, WorkerNode, _Snapshot
 from app.worker_presence import this_process_info
-from tests.support import add_ready_project
-from tests.unit.ops.conftest import make_job
+from tests.support import add_ready_project, make_job
 
 
 @pytest.fixture

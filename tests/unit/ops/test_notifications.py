@@ -9,8 +9,8 @@ from app.extensions import db
 from app.models import Job, JobState, MemberRole, Notification, Project, ProjectMember, User
 from app.services import job_events
 from app.services.api_tokens import issue_token
-from tests.support import csrf_token
-from tests.unit.ops.conftest import client_of, make_job, ready_project
+from tests.support import csrf_token, make_job
+from tests.unit.ops import client_of, ready_project
 
 
 def user(name: str) -> User:

@@ -27,8 +27,8 @@ from app.models import (
     WebhookDelivery,
 )
 from app.services.project_deletion import ProjectDeletionError, delete_project, refusal
-from tests.support import add_ready_project, csrf_token
-from tests.unit.ops.conftest import client_of, make_job, ready_project
+from tests.support import add_ready_project, csrf_token, make_job
+from tests.unit.ops import client_of, ready_project
 
 ROW_MODELS = (Page, Revision, Job, JobPage, ProjectMember, Export, Notification, WebhookDelivery)
 

@@ -15,8 +15,7 @@ import pytest
 from app.extensions import db
 from app.models import Export, Job, JobKind, JobPage, JobState, Project, utcnow
 from app.services import retention
-from tests.support import add_ready_project
-from tests.unit.ops.conftest import make_job
+from tests.support import add_ready_project, make_job
 
 
 @pytest.fixture

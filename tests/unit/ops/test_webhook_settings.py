@@ -13,8 +13,8 @@ from app import task_names
 from app.extensions import db
 from app.models import JobState, Project, WebhookDelivery
 from app.services import job_events, webhooks
-from tests.support import add_ready_project, csrf_token
-from tests.unit.ops.conftest import client_of, make_job, ready_project
+from tests.support import add_ready_project, csrf_token, make_job
+from tests.unit.ops import client_of, ready_project
 
 
 def project_named(slug: str) -> Project:
