@@ -284,3 +284,11 @@ def test_the_progress_page_and_status_follow_the_job(app, long_book, people, enq
     assert (status["state"], status["done"]) == ("succeeded", 25)
     html = client.get("/proofing/long-book/replace/progress").get_data(as_text=True)
     assert 'id="summary"' in html and "25</strong> of 25 pages changed" in html
+
+
+def test_jobs_lists_a_replace_job_linked_to_its_progress(app, long_book, people, sign_in, enqueued):
+    replacement = Replacement.parse("olde", "old")
+    shown = replace.preview_replace(long_book, replacement)
+    replace.apply_replace(long_book, replacement, shown.versions, people["editor"])
+    html = sign_in("admin").get("/jobs").get_data(as_text=True)
+    assert 'href="/proofing/long-book/replace/progress"' in html
