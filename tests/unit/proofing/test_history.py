@@ -142,3 +142,21 @@ def test_history_of_a_private_page_is_a_404_to_others(app, private_book, people,
     url = f"/proofing/secret/1/revisions/{revision.id}/restore"
     token = csrf_token(member, "/proofing/secret/1/history")
     assert outsider.post(url, data={"version": "1", "csrf_token": token}).status_code in (400, 404)
+
+
+def test_a_restore_the_status_rule_refuses_says_why_and_changes_nothing(app, book, people, sign_in):
+    """Restoring keeps the page's level; on a proofread-twice page the person who read it once
+    may not keep it there, so their restore is refused with the rule's reason."""
+    page = page_of(book, 6)
+    assert save_page_text(page, people["reader"], "first", 0, status="proofread-once").saved
+    assert save_page_text(page, people["second"], "second", 1, status="proofread-twice").saved
+    client = sign_in("reader")
+    url = f"/proofing/book/6/revisions/{page.revisions[0].id}"
+    response = client.post(
+        url + "/restore", data={"version": "2", "csrf_token": csrf_token(client, url)}
+    )
+    assert response.status_code == 422 and "someone else must confirm" in response.get_data(
+        as_text=True
+    )
+    db.session.expire_all()
+    assert page.text == "second" and len(page.revisions) == 2

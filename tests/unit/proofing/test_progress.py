@@ -115,3 +115,26 @@ def test_a_long_book_lists_one_screen(app, sign_in, people):
     html = sign_in("reader").get(f"/proofing/{project.slug}/").get_data(as_text=True)
     assert len(re.findall(r"Page \d+</a></td>", html)) == progress.PER_PAGE
     assert "Pages 1–100 of 250" in html
+
+
+def test_the_project_page_asks_the_database_as_often_for_300_pages_as_for_3(app, sign_in):
+    """No query per page, and no page's whole text read: the page's cost does not grow with
+    the book (timing is measured in tests/bench/profile_views.py, not asserted)."""
+    client = sign_in("reader")
+    whole_texts = []
+
+    def statements_for(slug: str, pages: int) -> int:
+        add_ready_project(slug, pages, images=False)
+        client.get(f"/proofing/{slug}/")  # warm: the first request loads the user and more
+        seen = []
+        listener = lambda *args: seen.append(args[2])  # noqa: E731
+        event.listen(db.engine, "before_cursor_execute", listener)
+        try:
+            assert client.get(f"/proofing/{slug}/").status_code == 200
+        finally:
+            event.remove(db.engine, "before_cursor_execute", listener)
+        whole_texts.extend(s for s in seen if "pages.text" in s.replace("substr(pages.text", ""))
+        return len(seen)
+
+    assert statements_for("short", 3) == statements_for("long-one", 300)
+    assert whole_texts == []
