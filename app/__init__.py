@@ -6,6 +6,7 @@ The worker builds the same app (worker/celery.py), so tasks share models, config
 from __future__ import annotations
 
 import logging
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,12 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+    # SQLite has no Unicode normalisation; search compares NFC text (app/services/search.py).
+    dbapi_connection.create_function("nfc", 1, _nfc, deterministic=True)
+
+
+def _nfc(text: str | None) -> str | None:
+    return unicodedata.normalize("NFC", text) if isinstance(text, str) else text
 
 
 def _init_redis(app: Flask) -> None:
@@ -162,12 +169,14 @@ def _register_blueprints(app: Flask) -> None:
         auth,
         batch_ocr,
         health,
+        history,
         jobs,
         metrics,
         notifications,
         pages,
         project_settings,
         projects,
+        search,
     )
 
     for module in (
@@ -182,6 +191,8 @@ def _register_blueprints(app: Flask) -> None:
         metrics,
         notifications,
         project_settings,
+        history,
+        search,
     ):
         app.register_blueprint(module.bp)
 

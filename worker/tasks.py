@@ -17,7 +17,7 @@ from flask import current_app
 
 from app import task_names
 from app.engines import TransientOcrError
-from app.services import batch_ocr, jobs, page_reocr, projects, retention, webhooks
+from app.services import batch_ocr, jobs, page_reocr, projects, replace, retention, webhooks
 
 log = get_task_logger(__name__)
 
@@ -76,6 +76,18 @@ def ocr_page_preview(*, page_id: int, token: str) -> None:
     except Exception as exc:
         log.exception("re-OCR of page %d failed unexpectedly", page_id)
         page_reocr.fail_reocr(page_id, token, f"internal error: {type(exc).__name__}: {exc}"[:300])
+
+
+@shared_task(bind=True, name=task_names.REPLACE_PAGE)
+def replace_page(self, *, job_id: str, position: int) -> None:
+    worker = worker_name(self)
+    try:
+        replace.run_replace_page(job_id, position, worker=worker)
+    except Exception as exc:
+        # As for OCR: a page that broke fails with a reason, and the job goes on.
+        log.exception("job %s page %d failed unexpectedly", job_id, position)
+        reason = f"internal error: {type(exc).__name__}: {exc}"[:300]
+        replace.fail_replace_page(job_id, position, reason, worker=worker)
 
 
 @shared_task(name=task_names.WATCH_JOBS)

@@ -42,6 +42,9 @@ def job_path(job: Job) -> str:
     adapter = current_app.url_map.bind("")
     if job.kind == JobKind.OCR:
         return adapter.build("batch_ocr.job", {"slug": job.project.slug, "task_id": job.id})
+    if job.kind == JobKind.REPLACE:
+        # The project's last search and replace: its progress, then its summary.
+        return adapter.build("search.progress", {"slug": job.project.slug})
     return adapter.build("projects.show", {"slug": job.project.slug})
 
 

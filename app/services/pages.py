@@ -69,6 +69,7 @@ def save_page_text(
     base_version: int,
     summary: str = "",
     status: PageStatus | str | None = None,
+    job_id: str | None = None,
 ) -> SaveOutcome:
     """Save `text` as a revision, at `status` (None: the page's current one), if nobody saved
     the page since `base_version` and the status rule allows it.
@@ -76,7 +77,8 @@ def save_page_text(
     The version check and increment are one UPDATE, so of two saves racing on the same
     version exactly one succeeds; the other gets the winner's text back to merge by hand.
     The status rule is checked against the page as of `base_version`, which the same UPDATE
-    guarantees is still the page saved over.
+    guarantees is still the page saved over. `job_id`: the job that saves on the person's
+    behalf (search and replace), recorded on the revision; a job writes a page once.
     """
     text = text.replace("\r\n", "\n")
     new_status = PageStatus(status) if status else PageStatus(page.status)
@@ -119,6 +121,7 @@ def save_page_text(
             summary=summary[:256],
             created_at=now,
             status=new_status.value,
+            job_id=job_id,
         )
     )
     db.session.commit()

@@ -10,7 +10,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Project
+from app.models import Page, Project
 from app.permissions import can_see, is_project_editor
 
 
@@ -42,3 +42,13 @@ def project_editor_or_403(slug: str) -> Project:
     if not is_project_editor(current_user, project):
         abort(403, "Only the project's editors and admins can do this.")
     return project
+
+
+def page_or_404(slug: str, number: int) -> Page:
+    """Page `number` of the project, seen as the project is (a private project's page is a
+    404 to those outside it)."""
+    project = project_or_404(slug)
+    page = db.session.scalar(select(Page).filter_by(project_id=project.id, number=number))
+    if page is None:
+        abort(404, f"Project {slug!r} has no page {number}.")
+    return page

@@ -1,8 +1,10 @@
-"""The JSON API of jobs: `GET /api/jobs` and `GET /api/jobs/<task_id>`.
+"""The JSON API: jobs (`GET /api/jobs`, `GET /api/jobs/<task_id>`) and pages
+(`GET /api/projects/<slug>/pages/<n>`).
 
 Signed in with a session or `Authorization: Bearer <token>` (app/services/api_tokens.py); a
 request with neither gets 401. A user sees only the jobs of projects they may see: a job of a
-private project they are not a member of is a 404, like a job that does not exist.
+private project they are not a member of is a 404, like a job that does not exist; so is a
+page of such a project.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from flask import Blueprint, abort, jsonify, request, url_for
 from flask_login import current_user, login_required
 
 from app.services import jobs
+from app.services.history import revision_count
 from app.services.jobs.history import (
     FilterError,
     JobFilter,
@@ -18,6 +21,8 @@ from app.services.jobs.history import (
     list_jobs,
     with_live_counts,
 )
+from app.text.alignment import line_map, ocr_lines
+from app.views.access import page_or_404
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -65,11 +70,48 @@ def job_detail(task_id: str):
     return _no_store(jsonify(_with_url(detail)))
 
 
+@bp.route("/projects/<slug>/pages/<int:number>")
+@login_required
+def page_detail(slug: str, number: int):
+    """A page as a script needs it: its text and level, the OCR lines with their boxes (in
+    the image's pixels: left, top, width, height), and which OCR line each text line is."""
+    page = page_or_404(slug, number)
+    lines = ocr_lines(page.ocr_boxes)
+    return _no_store(
+        jsonify(
+            project=page.project.slug,
+            number=page.number,
+            status=page.status,
+            version=page.version,
+            text=page.text,
+            width=page.width,
+            height=page.height,
+            revisions=revision_count(page),
+            ocr_lines=[
+                {
+                    "text": line.text,
+                    "box": [
+                        line.box[0],
+                        line.box[1],
+                        line.box[2] - line.box[0],
+                        line.box[3] - line.box[1],
+                    ],
+                }
+                for line in lines
+            ],
+            line_map=line_map(page.text, page.ocr_boxes) if lines else [],
+            image_url=url_for("pages.image", slug=slug, number=number, _external=True),
+        )
+    )
+
+
 def _with_url(summary: dict) -> dict:
     if summary["kind"] == "ocr":
         summary["url"] = url_for(
             "batch_ocr.job", slug=summary["project"], task_id=summary["task_id"], _external=True
         )
+    elif summary["kind"] == "replace":
+        summary["url"] = url_for("search.progress", slug=summary["project"], _external=True)
     return summary
 
 

@@ -8,6 +8,7 @@ from flask_login import current_user, login_required
 from app.engines import ENGINES
 from app.models import JobState, Role
 from app.services.jobs.history import FilterError, JobFilter, list_jobs, with_live_counts
+from app.services.notifications import job_path
 
 bp = Blueprint("jobs", __name__)
 
@@ -37,4 +38,6 @@ def index():
         where=where,
         states=[state.value for state in JobState],
         engines=list(ENGINES),
+        # Where each job is shown, from the one place that knows (its kind's own page).
+        job_path=job_path,
     )

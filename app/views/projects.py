@@ -6,9 +6,9 @@ from flask import Blueprint, flash, jsonify, redirect, render_template, request,
 from flask_login import current_user, login_required
 
 from app.extensions import db
-from app.models import MemberRole, Project, ProjectStatus, User
+from app.models import MemberRole, PageStatus, Project, ProjectStatus, User
 from app.permissions import is_project_editor, visible_projects
-from app.services import batch_ocr
+from app.services import batch_ocr, progress
 from app.services.projects import (
     ProjectError,
     add_member_by_name,
@@ -83,6 +83,19 @@ def create():
 @login_required
 def show(slug: str):
     project = project_or_404(slug)
+    wanted = request.args.get("status") or None
+    try:
+        status = PageStatus(wanted) if wanted else None
+    except ValueError:
+        flash(f"{wanted!r} is not a page status; showing every page.", "error")
+        status = None
+    counts = progress.status_counts(project)
+    pages = progress.page_list(
+        project,
+        status,
+        page=request.args.get("page", 1, type=int),
+        total=counts.count(status) if status else counts.total,
+    )
     return render_template(
         "projects/show.html",
         project=project,
@@ -90,7 +103,22 @@ def show(slug: str):
         roles=[role.value for role in MemberRole],
         split=split_state(project),
         last_job=batch_ocr.latest_job_summary(project),
+        counts=counts,
+        page_list=pages,
     )
+
+
+@bp.route("/proofing/<slug>/next-needs-work")
+@login_required
+def next_needs_work(slug: str):
+    """The editor of the next page that needs work after `after` (from the start of the book
+    by default), for a proofreader going through it."""
+    project = project_or_404(slug)
+    number = progress.next_needing_work(project, request.args.get("after", 0, type=int))
+    if number is None:
+        flash("No page needs work: every page is proofread or not relevant.", "info")
+        return redirect(url_for("projects.show", slug=slug))
+    return redirect(url_for("pages.edit", slug=slug, number=number))
 
 
 @bp.route("/proofing/<slug>/members", methods=["POST"])

@@ -34,7 +34,12 @@ def build(root: Path, pages: int):
     app = make_app(root)
     use_fakeredis(app)
     with app.app_context():
-        add_ready_project(SLUG, pages)
+        project = add_ready_project(SLUG, pages)
+        # A page of text each (about 1800 characters), as a proofread book has.
+        line = "धर्मक्षेत्रे कुरुक्षेत्रे समवेता युयुत्सवः । मामकाः पाण्डवाश्चैव किमकुर्वत सञ्जय ॥"
+        for page in project.pages:
+            page.text = "\n".join([line] * 20)
+        db.session.commit()
     with app.app_context():
         create_user("editor", "a-long-password", "editor")
         project = db.session.query(Project).filter_by(slug=SLUG).one()
@@ -56,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--html", type=Path, help="also write each profile as HTML here")
     args = parser.parse_args(argv)
     queue.enqueue = lambda name, **kwargs: "task-id"  # nothing reaches a broker
+    queue.send_page = lambda name, **kwargs: "task-id"
     logging.disable(logging.WARNING)
     with tempfile.TemporaryDirectory() as tmp:
         app = build(Path(tmp), args.pages)
@@ -65,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
             ("status JSON", f"/proofing/{SLUG}/batch-ocr/status"),
             ("progress page", f"/proofing/{SLUG}/batch-ocr"),
             ("page editor", f"/proofing/{SLUG}/{args.pages // 2}/"),
+            ("project page", f"/proofing/{SLUG}/"),
+            ("project page, one level", f"/proofing/{SLUG}/?status=needs-work"),
+            ("search", f"/proofing/{SLUG}/search?q=" + "क्षेत्रे"),
         ]:
             assert client.get(url).status_code == 200, url
             started = time.perf_counter()
