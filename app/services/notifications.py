@@ -42,6 +42,8 @@ def job_path(job: Job) -> str:
     adapter = current_app.url_map.bind("")
     if job.kind == JobKind.OCR:
         return adapter.build("batch_ocr.job", {"slug": job.project.slug, "task_id": job.id})
+    if job.kind == JobKind.EXPORT:
+        return adapter.build("exports.page", {"slug": job.project.slug})
     return adapter.build("projects.show", {"slug": job.project.slug})
 
 
