@@ -141,5 +141,7 @@ def _send(found: exports.Download):
         download_name=found.name,
         max_age=0,
     )
+    # As the format says it, whole: send_file would add a second charset to a text/ type.
+    response.headers["Content-Type"] = found.content_type
     response.headers["Cache-Control"] = "private, no-store"
     return response

@@ -137,13 +137,14 @@ def start_job(
         db.session.add(job)
         db.session.flush()
         state = ItemState.PREPARING if preparing else ItemState.QUEUED
-        db.session.execute(
-            insert(JobPage),
-            [
-                {"job_id": job.id, "position": position, "page_id": page_id, "state": state}
-                for position, page_id in enumerate(page_ids)
-            ],
-        )
+        if page_ids:  # a job of no pages (an export resumed with every part made) has no rows
+            db.session.execute(
+                insert(JobPage),
+                [
+                    {"job_id": job.id, "position": position, "page_id": page_id, "state": state}
+                    for position, page_id in enumerate(page_ids)
+                ],
+            )
         db.session.commit()
         top_up(kind, record)
     except BaseException:
