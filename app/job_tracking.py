@@ -19,6 +19,8 @@ jobs and are tracked alike. Only the key prefixes come from the kind (`TRACKED`)
 - ``<job prefix>:<task_id>:assembling``: the worker assembling a finished job's result (an
   export's file), SET NX with a short TTL that its heartbeat renews: the assembly is asked for
   again by every status read until the job ends, and must run once at a time.
+- ``<job prefix>:<task_id>:assembly_sent``: set (with a TTL) when the assembly task is sent, so
+  that it is sent again only once that TTL has passed without the job ending.
 
 A job sends only a window of its pages to the broker at a time (app/services/jobs/window.py):
 `take` moves up to that many waiting pages to "queued" and notes them in ``sending``;
@@ -95,6 +97,9 @@ class TrackedKind:
 
     def assembling_key(self, task_id: str) -> str:
         return f"{self.job_prefix}:{task_id}:assembling"
+
+    def assembly_sent_key(self, task_id: str) -> str:
+        return f"{self.job_prefix}:{task_id}:assembly_sent"
 
     def job_keys(self, task_id: str) -> list[str]:
         """Every per-job key, in the order the scripts take them."""
@@ -670,6 +675,11 @@ class JobTracker:
 
     # -- assembling the result of a finished job ---------------------------------------------
 
+    def request_assembly(self, task_id: str, every: float) -> bool:
+        """Whether to send the job's assembly now: True at most once per `every` seconds."""
+        key = self.keys.assembly_sent_key(task_id)
+        return bool(self.redis.set(key, "1", nx=True, ex=max(1, round(every))))
+
     def claim_assembly(self, task_id: str, worker: str, ttl: float) -> bool:
         """Take the job's assembly for `worker` for `ttl` seconds; False if another holds it."""
         key = self.keys.assembling_key(task_id)
@@ -686,7 +696,11 @@ class JobTracker:
     def forget(self, slug: str, task_id: str) -> None:
         """Delete every key of a job at once (its project is being deleted)."""
         record = self.current(slug)
-        keys = [*self.keys.job_keys(task_id), self.keys.assembling_key(task_id)]
+        keys = [
+            *self.keys.job_keys(task_id),
+            self.keys.assembling_key(task_id),
+            self.keys.assembly_sent_key(task_id),
+        ]
         if record is not None and record.task_id == task_id:
             keys.append(self.record_key(slug))
         self.redis.delete(*keys)

@@ -306,3 +306,24 @@ def test_nothing_to_resume_is_refused(app, book, enqueued, run_tasks):
     run_tasks()
     with pytest.raises(ExportError, match="no interrupted"):
         exports.resume_export(project, user=None)
+
+
+def test_an_export_waiting_for_its_assembly_stays_live_and_is_sent_once(app, book, enqueued):
+    """Every page rendered, the assembly not run yet: status reads show the export live at
+    100 % (never interrupted for want of a record) and do not send the assembly again."""
+    project = book(pages=2)
+    outcome = start(project)
+    enqueued.clear()
+    for position in (0, 1):
+        exports.run_page(outcome.job_id, position, worker="test:1")
+    assembles = [kwargs for name, kwargs in enqueued if name == task_names.ASSEMBLE_EXPORT]
+    assert assembles == [{"job_id": outcome.job_id}]
+    for _poll in range(3):
+        db.session.expire_all()
+        status = exports.job_status(project)
+        assert status.is_live and status.percent == 100, status
+    assert jobs.watch_jobs() == 0
+    assert [name for name, _ in enqueued].count(task_names.ASSEMBLE_EXPORT) == 1
+    assert db.session.get(Job, outcome.job_id).state == JobState.RUNNING
+    exports.assemble_export(outcome.job_id, worker="test:1")
+    assert exports.job_status(project).state == "succeeded"
