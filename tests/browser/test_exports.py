@@ -21,7 +21,9 @@ EXPORT_TIMEOUT_MS = 180_000
 
 
 def expected_text(pages: int) -> str:
-    return "".join(f"=== page {n} ===\nline one of page {n}\nline two\n\n" for n in range(1, pages + 1))
+    return "".join(
+        f"=== page {n} ===\nline one of page {n}\nline two\n\n" for n in range(1, pages + 1)
+    )
 
 
 @pytest.fixture
