@@ -70,6 +70,8 @@ def _with_url(summary: dict) -> dict:
         summary["url"] = url_for(
             "batch_ocr.job", slug=summary["project"], task_id=summary["task_id"], _external=True
         )
+    elif summary["kind"] == "export":
+        summary["url"] = url_for("exports.page", slug=summary["project"], _external=True)
     return summary
 
 

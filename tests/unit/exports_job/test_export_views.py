@@ -11,7 +11,9 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Export, Job
+from app.services import exports
 from app.services.accounts import create_user, user_named
+from app.services.jobs.lifecycle import interrupt_job
 from app.services.projects import set_member
 from tests.support import csrf_token, login
 
@@ -194,3 +196,26 @@ def test_signed_out_is_sent_to_sign_in(app, book):
     book(slug="anon-book", pages=1)
     answer = app.test_client().get("/proofing/anon-book/export")
     assert answer.status_code == 302 and "/login" in answer.headers["Location"]
+
+
+def test_an_interrupted_export_offers_resume_which_finishes_it(app, book, enqueued, run_tasks):
+    book(slug="resume-book", pages=3)
+    client = signed_in(app, "reader")
+    post(client, "/proofing/resume-book/export", {"format": "txt"})
+    job = db.session.scalar(select(Job))
+    enqueued.clear()
+    exports.run_page(job.id, 0, worker="test:1")
+    enqueued.clear()
+    interrupt_job(job, "no page started, finished or beat for 30 s (workers lost?)")
+    page = text(client.get("/proofing/resume-book/export"))
+    assert "Last export: interrupted" in page
+    assert "workers lost?" in page
+    assert "Resume: render the pages not yet done" in page
+    assert post(client, "/proofing/resume-book/export/resume").status_code == 303
+    run_tasks()
+    status = client.get("/proofing/resume-book/export/status").get_json()
+    assert status["state"] == "succeeded", status
+    assert status["total"] == 2  # only the pages without a part
+    download = client.get(status["download_url"])
+    assert download.data.decode().count("=== page") == 3
+    download.close()
