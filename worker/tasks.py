@@ -73,7 +73,10 @@ def export_page(self, *, job_id: str, position: int) -> None:
     try:
         exports.run_page(job_id, position, worker=worker)
     except SoftTimeLimitExceeded:
-        exports.fail_page(job_id, position, "took longer than the page time limit", worker=worker)
+        limit = current_app.config["OCR_PAGE_TIME_LIMIT"] + 5
+        exports.fail_page(
+            job_id, position, f"rendering took longer than the {limit} s limit", worker=worker
+        )
     except Exception as exc:
         # As for OCR: a bug fails the page (and so the export) with a reason, never leaves it
         # "running" to be given to another worker again and again.
