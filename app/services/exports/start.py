@@ -143,6 +143,13 @@ def kept_export(project: Project, format_name: str, min_status: str | None) -> E
     return None
 
 
+def _is_running(job_id: str, format_name: str, min_status: str | None) -> bool:
+    """Whether the running export `job_id` makes the file asked for."""
+    job = db.session.get(Job, job_id)
+    options = (job.options or {}) if job else {}
+    return options.get("format") == format_name and options.get("min_status") == min_status
+
+
 def _join_or_refuse(project: Project, job_id: str, format_name: str, min_status: str | None):
     """The running export `job_id`: joined if it is the one asked for, else ExportBusy."""
     job = db.session.get(Job, job_id)
@@ -174,6 +181,11 @@ def start_export(
     already holds it. Raises ExportBusy if a different export of the project is running."""
     min_status = check_choice(format_name, min_status)
     running = jobs.current_job(project, JobKind.EXPORT)
+    if running is None or not _is_running(running.task_id, format_name, min_status):
+        # A kept file needs no job: it is served even while another export runs.
+        kept = kept_export(project, format_name, min_status)
+        if kept is not None:
+            return ExportStart(job_id=kept.job_id, started=False, kept=kept)
     if running is not None:
         return _join_or_refuse(project, running.task_id, format_name, min_status)
     if project.status != ProjectStatus.READY:
@@ -186,9 +198,6 @@ def start_export(
             if min_status
             else "The project has no pages: there is nothing to export."
         )
-    kept = kept_export(project, format_name, min_status)
-    if kept is not None:
-        return ExportStart(job_id=kept.job_id, started=False, kept=kept)
     outcome = jobs.start_job(
         project,
         JobKind.EXPORT,

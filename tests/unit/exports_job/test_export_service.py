@@ -327,3 +327,15 @@ def test_an_export_waiting_for_its_assembly_stays_live_and_is_sent_once(app, boo
     assert db.session.get(Job, outcome.job_id).state == JobState.RUNNING
     exports.assemble_export(outcome.job_id, worker="test:1")
     assert exports.job_status(project).state == "succeeded"
+
+
+def test_a_kept_file_is_served_even_while_another_export_runs(app, book, run_tasks, enqueued):
+    project = book(pages=2)
+    made = start(project, "txt")
+    run_tasks()
+    running = start(project, "txt-zip")
+    assert running.started
+    kept = start(project, "txt")
+    assert kept.kept is not None and kept.job_id == made.job_id
+    with pytest.raises(ExportBusy):
+        start(project, "txt", "proofread-once")
