@@ -5,6 +5,9 @@ deletion, and measures the worker's memory on a 500-page book."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 import zipfile
 from pathlib import Path
@@ -119,3 +122,42 @@ def test_a_500_page_export_keeps_every_worker_process_small(stack, stack_app):
     (artifacts / "export-memory.txt").write_text(line + "\n")
     assert memory.peak_kib, "no worker process was measured"
     assert memory.peak_mib < MEMORY_LIMIT_MIB, line
+
+
+def test_the_cli_follows_the_export_and_writes_the_file(stack, stack_app, tmp_path):
+    """`flask projects export` as an operator runs it, against the stack's worker."""
+    book_with_text("export-cli", 5)
+    out = tmp_path / "export-cli.txt"
+    command = [sys.executable, "-m", "flask", "--app", "app", "projects", "export"]
+    result = subprocess.run(
+        [*command, "export-cli", "--format", "txt", "--out", str(out)],
+        cwd=ROOT,
+        env={**os.environ, **stack.config},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "export_task:export-cli" in result.stdout and "100%" in result.stdout
+    assert out.read_text().count("=== page ") == 5
+    again = subprocess.run(
+        [
+            *command,
+            "export-cli",
+            "--format",
+            "txt-zip",
+            "--min-status",
+            "proofread-twice",
+            "--out",
+            str(tmp_path / "none.zip"),
+        ],
+        cwd=ROOT,
+        env={**os.environ, **stack.config},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert again.returncode == 1
+    assert again.stderr.strip().splitlines() == [
+        "error: No page is at or above proofread twice yet: there is nothing to export."
+    ]
