@@ -29,6 +29,10 @@ task_routes = {
     task_names.RENDER_PAGES: {"queue": task_names.INTERACTIVE_QUEUE},
     # A proofreader waits on the page's new OCR in the editor.
     task_names.OCR_PAGE_PREVIEW: {"queue": task_names.INTERACTIVE_QUEUE},
+    # Export pages and their assembly are short and nobody's keystroke waits on them: the
+    # default queue, named here so that a worker started with -Q knows where they are.
+    task_names.EXPORT_PAGE: {"queue": task_names.DEFAULT_QUEUE},
+    task_names.ASSEMBLE_EXPORT: {"queue": task_names.DEFAULT_QUEUE},
     # The watchdog recovers the pages of dead workers: it must not wait behind pages.
     task_names.WATCH_JOBS: {"queue": task_names.INTERACTIVE_QUEUE},
 }

@@ -34,7 +34,13 @@ def celery_init_app(app: Flask) -> Celery:
         task_names.OCR_PAGE: {
             "soft_time_limit": limit + 5,
             "time_limit": page_task_time_limit(app.config),
-        }
+        },
+        # A format stuck on one page (a huge scan) fails that page, and so the export, with
+        # a reason, rather than beating for ever.
+        task_names.EXPORT_PAGE: {
+            "soft_time_limit": limit + 5,
+            "time_limit": page_task_time_limit(app.config),
+        },
     }
     celery_app.conf.broker_transport_options = {
         **celery_app.conf.broker_transport_options,

@@ -4,6 +4,7 @@ services."""
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -13,11 +14,12 @@ from flask import Flask
 from sqlalchemy import select
 
 from app import ROOT
+from app.exports import FORMATS
 from app.extensions import db
 from app.job_tracking import job_key
 from app.models import ItemState, JobKind, JobState, MemberRole, Project, ProjectStatus, Role, User
 from app.queue import QueueUnavailable
-from app.services import batch_ocr, project_deletion, retention, webhooks
+from app.services import batch_ocr, exports, jobs, project_deletion, retention, webhooks
 from app.services.accounts import AccountError, create_user, user_named
 from app.services.api_tokens import issue_token, revoke_tokens
 from app.services.batch_ocr import SELECTIONS, BatchOcrError
@@ -335,8 +337,9 @@ def _echo_failures(status: JobStatus) -> None:
             click.echo(f"  page {page['number']}: {page.get('reason', '')}")
 
 
-def _watch(project: Project) -> None:
-    """A terminal progress bar until the job ends; exits non-zero if pages failed."""
+def _watch(project: Project, kind: JobKind = JobKind.OCR) -> JobStatus:
+    """A terminal progress bar until the project's job of `kind` ends; exits non-zero unless
+    it succeeded. Returns its last status."""
     width = 30
     interactive = sys.stdout.isatty()
     shown = ""
@@ -344,7 +347,11 @@ def _watch(project: Project) -> None:
     while True:
         db.session.expire_all()
         try:
-            status = batch_ocr.job_status(project)
+            status = (
+                batch_ocr.job_status(project)
+                if kind == JobKind.OCR
+                else jobs.job_status(project, kind)
+            )
         except QueueUnavailable as exc:
             _fail(str(exc))
         filled = width * status.percent // 100
@@ -364,7 +371,7 @@ def _watch(project: Project) -> None:
             _echo_failures(status)
             if status.state not in (JobState.SUCCEEDED, "none"):
                 _fail(_why_not_succeeded(status))
-            return
+            return status
         time.sleep(1)
 
 
@@ -376,6 +383,68 @@ def _why_not_succeeded(status: JobStatus) -> str:
         f"the job ended {status.state.replace('_', ' ')}: {status.done} of {status.total} "
         f"pages done, {status.failed} failed"
     )
+
+
+@projects.command("export")
+@click.argument("slug")
+@click.option(
+    "--format",
+    "format_name",
+    type=click.Choice(list(FORMATS)),
+    default=None,
+    help="File format (required unless --resume).",
+)
+@click.option(
+    "--min-status",
+    type=click.Choice(list(exports.MIN_STATUSES)),
+    default=None,
+    help="Only pages at or above this status (not-relevant pages left out); default: all.",
+)
+@click.option(
+    "--resume", is_flag=True, help="Resume the last export, interrupted or failed, instead."
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Where to write the file.",
+)
+def projects_export(
+    slug: str, format_name: str | None, min_status: str | None, resume: bool, out: Path
+) -> None:
+    """Export project SLUG to FILE (--out), following the export to its end.
+
+    A file kept from an earlier export of the same pages is copied at once.
+    """
+    project = _project(slug)
+    if format_name is None and not resume:
+        _fail(f"give --format ({', '.join(FORMATS)}), or --resume")
+    if not out.parent.is_dir():
+        _fail(f"the folder {out.parent} does not exist")
+    try:
+        if resume:
+            outcome = exports.resume_export(project, user=None)
+        else:
+            outcome = exports.start_export(
+                project, format_name=format_name or "", min_status=min_status, user=None
+            )
+    except (exports.ExportError, QueueUnavailable) as exc:
+        _fail(str(exc))
+    if outcome.kept is None:
+        verb = "started" if outcome.started else "already running, joined"
+        click.echo(f"export {outcome.job_id} {verb} (redis key {job_key(slug, JobKind.EXPORT)})")
+        _watch(project, JobKind.EXPORT)
+        db.session.expire_all()
+    made = outcome.kept or exports.export_of(outcome.job_id)
+    found = exports.download(project, made.id) if made else None
+    if found is None:
+        _fail("the export ended but its file is not kept (removed by the clean-up?)")
+    try:
+        shutil.copyfile(found.path, out)
+    except OSError as exc:
+        _fail(f"could not write {out}: {exc.strerror or exc}")
+    unchanged = " (unchanged since the kept file was made)" if outcome.kept else ""
+    click.echo(f"wrote {out}: {found.path.stat().st_size} bytes, {found.content_type}{unchanged}")
 
 
 @projects.command("webhook")

@@ -16,6 +16,11 @@ jobs and are tracked alike. Only the key prefixes come from the kind (`TRACKED`)
   pages being worked on; the heartbeat is renewed while the work runs.
 - ``<job prefix>:<task_id>:sending``: hash position -> time, for pages taken to be sent to the
   broker and not yet confirmed sent.
+- ``<job prefix>:<task_id>:assembling``: the worker assembling a finished job's result (an
+  export's file), SET NX with a short TTL that its heartbeat renews: the assembly is asked for
+  again by every status read until the job ends, and must run once at a time.
+- ``<job prefix>:<task_id>:assembly_sent``: set (with a TTL) when the assembly task is sent, so
+  that it is sent again only once that TTL has passed without the job ending.
 
 A job sends only a window of its pages to the broker at a time (app/services/jobs/window.py):
 `take` moves up to that many waiting pages to "queued" and notes them in ``sending``;
@@ -89,6 +94,12 @@ class TrackedKind:
 
     def sending_key(self, task_id: str) -> str:
         return f"{self.job_prefix}:{task_id}:sending"
+
+    def assembling_key(self, task_id: str) -> str:
+        return f"{self.job_prefix}:{task_id}:assembling"
+
+    def assembly_sent_key(self, task_id: str) -> str:
+        return f"{self.job_prefix}:{task_id}:assembly_sent"
 
     def job_keys(self, task_id: str) -> list[str]:
         """Every per-job key, in the order the scripts take them."""
@@ -421,6 +432,11 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
+_EXPIRE_IF_EQUAL = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+
 
 class JobTracker:
     """Reads and writes the Redis record of one kind of job. One per Redis client and kind."""
@@ -440,6 +456,7 @@ class JobTracker:
         self._cancel = client.register_script(_CANCEL)
         self._end = client.register_script(_END)
         self._delete_if_equal = client.register_script(_DELETE_IF_EQUAL)
+        self._expire_if_equal = client.register_script(_EXPIRE_IF_EQUAL)
 
     def record_key(self, slug: str) -> str:
         return self.keys.record_key(slug)
@@ -656,10 +673,34 @@ class JobTracker:
         )
         return bool(deleted)
 
+    # -- assembling the result of a finished job ---------------------------------------------
+
+    def request_assembly(self, task_id: str, every: float) -> bool:
+        """Whether to send the job's assembly now: True at most once per `every` seconds."""
+        key = self.keys.assembly_sent_key(task_id)
+        return bool(self.redis.set(key, "1", nx=True, ex=max(1, round(every))))
+
+    def claim_assembly(self, task_id: str, worker: str, ttl: float) -> bool:
+        """Take the job's assembly for `worker` for `ttl` seconds; False if another holds it."""
+        key = self.keys.assembling_key(task_id)
+        return bool(self.redis.set(key, worker or "-", nx=True, ex=max(1, round(ttl))))
+
+    def renew_assembly(self, task_id: str, worker: str, ttl: float) -> bool:
+        """Keep holding the assembly (the heartbeat of a long one); False if it was lost."""
+        key = self.keys.assembling_key(task_id)
+        return bool(self._expire_if_equal(keys=[key], args=[worker or "-", max(1, round(ttl))]))
+
+    def release_assembly(self, task_id: str, worker: str) -> None:
+        self._delete_if_equal(keys=[self.keys.assembling_key(task_id)], args=[worker or "-"])
+
     def forget(self, slug: str, task_id: str) -> None:
         """Delete every key of a job at once (its project is being deleted)."""
         record = self.current(slug)
-        keys = self.keys.job_keys(task_id)
+        keys = [
+            *self.keys.job_keys(task_id),
+            self.keys.assembling_key(task_id),
+            self.keys.assembly_sent_key(task_id),
+        ]
         if record is not None and record.task_id == task_id:
             keys.append(self.record_key(slug))
         self.redis.delete(*keys)

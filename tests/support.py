@@ -514,6 +514,54 @@ def child_pids(pid: int) -> list[int]:
     return [int(child) for child in out.split()]
 
 
+def _kib(pid: int, field: str) -> int:
+    """A `/proc/<pid>/status` memory field (VmRSS, VmHWM) in KiB; 0 once the process is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return 0
+
+
+class PeakRss:
+    """The largest resident memory any one process of a worker (its main process and each pool
+    process) reached while the block ran: each process's own high-water mark (VmHWM), read
+    every few hundred milliseconds, so a pool process replaced meanwhile still counts."""
+
+    def __init__(self, worker: Worker, interval: float = 0.2) -> None:
+        self.worker, self.interval = worker, interval
+        self.peak_kib: dict[int, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while True:
+            self._read()
+            if self._stop.wait(self.interval):
+                self._read()
+                return
+
+    def _read(self) -> None:
+        if self.worker.process is None:
+            return
+        for pid in [self.worker.process.pid, *self.worker.child_pids()]:
+            self.peak_kib[pid] = max(self.peak_kib.get(pid, 0), _kib(pid, "VmHWM"))
+
+    @property
+    def peak_mib(self) -> float:
+        return max(self.peak_kib.values(), default=0) / 1024
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+
 def wait_for(condition: Callable[[], object], timeout: float, what: str, interval: float = 0.1):
     """Poll `condition` until it returns something truthy; fail the test with `what` if not."""
     deadline = time.monotonic() + timeout

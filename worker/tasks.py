@@ -17,7 +17,16 @@ from flask import current_app
 
 from app import task_names
 from app.engines import TransientOcrError
-from app.services import batch_ocr, jobs, page_reocr, projects, replace, retention, webhooks
+from app.services import (
+    batch_ocr,
+    exports,
+    jobs,
+    page_reocr,
+    projects,
+    replace,
+    retention,
+    webhooks,
+)
 
 log = get_task_logger(__name__)
 
@@ -88,6 +97,29 @@ def replace_page(self, *, job_id: str, position: int) -> None:
         log.exception("job %s page %d failed unexpectedly", job_id, position)
         reason = f"internal error: {type(exc).__name__}: {exc}"[:300]
         replace.fail_replace_page(job_id, position, reason, worker=worker)
+
+
+@shared_task(bind=True, name=task_names.EXPORT_PAGE)
+def export_page(self, *, job_id: str, position: int) -> None:
+    worker = worker_name(self)
+    try:
+        exports.run_page(job_id, position, worker=worker)
+    except SoftTimeLimitExceeded:
+        limit = current_app.config["OCR_PAGE_TIME_LIMIT"] + 5
+        exports.fail_page(
+            job_id, position, f"rendering took longer than the {limit} s limit", worker=worker
+        )
+    except Exception as exc:
+        # As for OCR: a bug fails the page (and so the export) with a reason, never leaves it
+        # "running" to be given to another worker again and again.
+        log.exception("export %s page %d failed unexpectedly", job_id, position)
+        reason = f"internal error: {type(exc).__name__}: {exc}"[:300]
+        exports.fail_page(job_id, position, reason, worker=worker)
+
+
+@shared_task(bind=True, name=task_names.ASSEMBLE_EXPORT)
+def assemble_export(self, *, job_id: str) -> None:
+    exports.assemble_export(job_id, worker=worker_name(self))
 
 
 @shared_task(name=task_names.WATCH_JOBS)

@@ -45,6 +45,8 @@ def job_path(job: Job) -> str:
     if job.kind == JobKind.REPLACE:
         # The project's last search and replace: its progress, then its summary.
         return adapter.build("search.progress", {"slug": job.project.slug})
+    if job.kind == JobKind.EXPORT:
+        return adapter.build("exports.page", {"slug": job.project.slug})
     return adapter.build("projects.show", {"slug": job.project.slug})
 
 

@@ -179,7 +179,7 @@ def delete_project(project: Project) -> DeletionReport:
         _restore(project_id, previous)
         raise
 
-    report.files = _remove_files(slug, export_paths)
+    report.files = _remove_files(slug, export_paths, job_ids)
     report.redis_keys = _remove_redis_keys(slug, job_ids)
     log.info("%s", report.summary())
     return report
@@ -196,7 +196,7 @@ def _restore(project_id: int, previous: tuple[str, str | None]) -> None:
     db.session.commit()
 
 
-def _remove_files(slug: str, export_paths: list[str]) -> int:
+def _remove_files(slug: str, export_paths: list[str], job_ids: list[str]) -> int:
     data_dir = Path(current_app.config["DATA_DIR"]).resolve()
     removed = 0
     directory = project_dir(slug)
@@ -209,6 +209,12 @@ def _remove_files(slug: str, export_paths: list[str]) -> int:
         if path.is_relative_to(data_dir) and path.is_file():
             path.unlink(missing_ok=True)
             removed += 1
+    for job_id in job_ids:
+        # An export's directory (its parts, kept for a resume) is named by its first job.
+        exported = data_dir / "exports" / job_id
+        if exported.is_dir() and exported.parent == data_dir / "exports":
+            removed += sum(1 for path in exported.rglob("*") if path.is_file())
+            shutil.rmtree(exported, ignore_errors=True)
     return removed
 
 
@@ -218,6 +224,7 @@ def _remove_redis_keys(slug: str, job_ids: list[str]) -> int:
     for job_id in job_ids:
         for tracked in TRACKED.values():
             keys += tracked.job_keys(job_id)
+            keys += [tracked.assembling_key(job_id), tracked.assembly_sent_key(job_id)]
     removed = 0
     for start in range(0, len(keys), 500):
         removed += client.delete(*keys[start : start + 500])

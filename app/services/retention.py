@@ -6,7 +6,9 @@ Three things grow without end otherwise:
   project was recorded (an upload removes those older than a day as it starts, and so does the
   clean-up, for a server nobody uploads to);
 - export files, kept EXPORT_RETENTION_HOURS after they were made (their Export row goes with
-  them; the export's Job row stays, as every job's does);
+  them; the export's Job row stays, as every job's does), and the parts that exports which
+  never made their file (failed, interrupted, cancelled) keep for a resume, once that export
+  ended EXPORT_RETENTION_HOURS ago (app/services/exports/files.py says where they are);
 - the per-page outcomes (JobPage rows) of jobs that ended more than JOB_PAGE_RETENTION_DAYS
   ago. The Job row, with its state and counts, stays for good, and so do the revisions a job
   wrote; only "which page ended how" goes.
@@ -29,7 +31,8 @@ from flask import current_app
 from sqlalchemy import delete, func, select
 
 from app.extensions import db
-from app.models import Export, Job, JobPage, utcnow
+from app.models import Export, Job, JobKind, JobPage, utcnow
+from app.services.exports.files import export_id
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +90,9 @@ def remove_expired_exports(*, dry_run: bool = False, now: datetime | None = None
             if path.is_relative_to(data_dir):
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
+                with contextlib.suppress(OSError):  # its export's directory, once empty
+                    if path.parent.parent == data_dir / "exports":
+                        path.parent.rmdir()
             db.session.delete(export)
             db.session.commit()
         made = export.created_at.isoformat(timespec="minutes")
@@ -96,6 +102,38 @@ def remove_expired_exports(*, dry_run: bool = False, now: datetime | None = None
                 dry_run,
             )
         )
+    return removed
+
+
+def remove_stale_export_parts(
+    *, dry_run: bool = False, now: datetime | None = None
+) -> list[Removal]:
+    """Remove the directories of exports that have no kept file and whose job ended (or that
+    no job names any more) more than EXPORT_RETENTION_HOURS ago: parts kept for a resume
+    nobody asked for. A live export's directory is never touched."""
+    root = Path(current_app.config["DATA_DIR"]) / "exports"
+    if not root.is_dir():
+        return []
+    cutoff = (now or utcnow()) - timedelta(hours=current_app.config["EXPORT_RETENTION_HOURS"])
+    kept = {Path(path).parts[1] for path in db.session.scalars(select(Export.path)) if path}
+    # An export is resumable while its last job (the first, or a resume) ended recently.
+    recent = db.session.scalars(
+        select(Job).where(
+            Job.kind == JobKind.EXPORT,
+            (Job.finished_at.is_(None)) | (Job.finished_at >= cutoff),
+        )
+    )
+    kept |= {export_id(job) for job in recent}
+    removed = []
+    for directory in sorted(root.iterdir()):
+        if not directory.is_dir() or directory.name in kept:
+            continue
+        job = db.session.get(Job, directory.name)
+        if job is None and datetime.fromtimestamp(directory.stat().st_mtime) >= cutoff:
+            continue  # no job: a start being recorded, or a resumed export's own directory
+        if not dry_run:
+            shutil.rmtree(directory, ignore_errors=True)
+        removed.append(_report(Removal("export parts", f"exports/{directory.name}"), dry_run))
     return removed
 
 
@@ -129,6 +167,7 @@ def clean_up(*, dry_run: bool = False) -> list[Removal]:
     removed = [
         *remove_stale_staging(projects_dir, dry_run=dry_run),
         *remove_expired_exports(dry_run=dry_run),
+        *remove_stale_export_parts(dry_run=dry_run),
         *remove_old_job_pages(dry_run=dry_run),
     ]
     log.info("clean-up%s: %d removals", " (dry run)" if dry_run else "", len(removed))

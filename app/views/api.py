@@ -112,6 +112,8 @@ def _with_url(summary: dict) -> dict:
         )
     elif summary["kind"] == "replace":
         summary["url"] = url_for("search.progress", slug=summary["project"], _external=True)
+    elif summary["kind"] == "export":
+        summary["url"] = url_for("exports.page", slug=summary["project"], _external=True)
     return summary
 
 

@@ -137,13 +137,14 @@ def start_job(
         db.session.add(job)
         db.session.flush()
         state = ItemState.PREPARING if preparing else ItemState.QUEUED
-        db.session.execute(
-            insert(JobPage),
-            [
-                {"job_id": job.id, "position": position, "page_id": page_id, "state": state}
-                for position, page_id in enumerate(page_ids)
-            ],
-        )
+        if page_ids:  # a job of no pages (an export resumed with every part made) has no rows
+            db.session.execute(
+                insert(JobPage),
+                [
+                    {"job_id": job.id, "position": position, "page_id": page_id, "state": state}
+                    for position, page_id in enumerate(page_ids)
+                ],
+            )
         db.session.commit()
         top_up(kind, record)
     except BaseException:
@@ -243,13 +244,21 @@ def end_job(job_id: str, state: JobState | None = None, message: str | None = No
     return job
 
 
-def all_pages_finished(job: Job) -> None:
-    """The job's last page has finished: end it, or send its assembly step."""
+def all_pages_finished(job: Job) -> bool:
+    """The job's last page has finished: end it, or send its assembly step. True if the job
+    is still live afterwards (its assembly, which ends it, is on its way or running).
+
+    The assembly is asked for again by every watchdog pass and status read until it ends the
+    job (its worker may have died); it is sent at most once per SEND_STALE_SECONDS, and the
+    assembly itself runs once at a time (JobTracker.claim_assembly).
+    """
     assemble = JOB_TYPES[JobKind(job.kind)].assemble_task
     if assemble is None:
         end_job(job.id)
-    else:
+        return False
+    if tracker(job.kind).request_assembly(job.id, SEND_STALE_SECONDS):
         queue.enqueue(assemble, job_id=job.id)
+    return True
 
 
 @queue.needs_redis
@@ -308,8 +317,9 @@ def check_running_job(job: Job, progress: JobProgress | None) -> bool:
         interrupt_job(job, "its record disappeared from Redis (restarted without persistence?)")
         return False
     if progress.finished >= job.total:
-        all_pages_finished(job)  # the page that finished last died before ending the job
-        return False
+        # The page that finished last died before ending the job, or the job waits for its
+        # assembly step (which is live until it ends the job).
+        return all_pages_finished(job)
     stall = current_app.config["OCR_STALL_TIMEOUT"]
     if progress.last_progress is not None and time.time() - progress.last_progress > stall:
         interrupt_job(job, f"no page started, finished or beat for {stall} s (workers lost?)")
