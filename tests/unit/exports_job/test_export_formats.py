@@ -1,4 +1,4 @@
-"""A format added to the registry (as pdf, tei, hocr and alto will be) just works: what each
+"""A format added to the registry (as pdf, tei, hocr and alto were) just works: what each
 page's part is given, what the assembly is given, and the file's name and type, with nothing
 outside app/exports/ knowing the format."""
 
@@ -21,10 +21,11 @@ from app.services.exports import files
 
 @dataclass(frozen=True)
 class RecordingFormat:
-    """A stand-in for a format like hOCR: a ZIP-named file whose parts say what they got."""
+    """A stand-in for a format like hOCR, under a name no real format has: a ZIP-named file
+    whose parts say what they got."""
 
-    name: str = "hocr"
-    label: str = "hOCR (stand-in)"
+    name: str = "stand-in"
+    label: str = "Stand-in format"
     extension: str = "zip"
     content_type: str = "application/zip"
 
@@ -51,13 +52,15 @@ class RecordingFormat:
 
 
 @pytest.fixture
-def hocr(monkeypatch):
+def stand_in(monkeypatch):
     fmt = RecordingFormat()
     monkeypatch.setitem(formats.FORMATS, fmt.name, fmt)
     return fmt
 
 
-def test_a_new_format_gets_each_pages_latest_state_and_one_export_time(app, book, run_tasks, hocr):
+def test_a_new_format_gets_each_pages_latest_state_and_one_export_time(
+    app, book, run_tasks, stand_in
+):
     project = book(
         slug="fmt-book", pages=3, statuses=["needs-work", "proofread-once", "proofread-twice"]
     )
@@ -68,11 +71,11 @@ def test_a_new_format_gets_each_pages_latest_state_and_one_export_time(app, book
         .values(ocr_boxes=[["word", 1, 2, 3, 4, 90]], dpi=300.0)
     )
     db.session.commit()
-    outcome = exports.start_export(project, format_name="hocr", min_status=None, user=None)
+    outcome = exports.start_export(project, format_name="stand-in", min_status=None, user=None)
     run_tasks()
     export = exports.export_of(outcome.job_id)
     path = files.data_dir() / export.path
-    assert path.name == "fmt-book-hocr.zip"
+    assert path.name == "fmt-book-stand-in.zip"
     pages = json.loads(path.read_text())
     assert [p["number"] for p in pages] == [1, 2, 3]
     second = pages[1]
@@ -87,12 +90,12 @@ def test_a_new_format_gets_each_pages_latest_state_and_one_export_time(app, book
     assert second["meta"][:3] == [project.title, "fmt-book", ["san", "eng"]]
     assert len({p["meta"][3] for p in pages}) == 1  # one export time for the whole file
     found = exports.download(project, export.id)
-    assert (found.name, found.content_type) == ("fmt-book-hocr.zip", "application/zip")
+    assert (found.name, found.content_type) == ("fmt-book-stand-in.zip", "application/zip")
 
 
-def test_the_cli_and_the_page_offer_every_registered_format(app, hocr):
+def test_the_cli_and_the_page_offer_every_registered_format(app, stand_in):
     """`--format` offers the registry as it was when the command was built (at start-up,
     once every format module is registered); the export page offers it as it is."""
     choices = next(p for p in cli.projects_export.params if p.name == "format_name").type.choices
-    assert set(choices) == set(formats.FORMATS) - {hocr.name}  # registered after start-up here
-    assert {"name": "hocr", "label": "hOCR (stand-in)"} in exports.format_choices()
+    assert set(choices) == set(formats.FORMATS) - {stand_in.name}  # registered after start-up here
+    assert {"name": "stand-in", "label": "Stand-in format"} in exports.format_choices()
