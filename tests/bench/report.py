@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from importlib.metadata import version
 from typing import Any
 
-from tests.bench import books_run, fairness
+from tests.bench import books_run, export_run, fairness
 from tests.bench.measure import RssSampler
 from tests.bench.system import BookRun, WorkerLog
 from tests.support import ROOT
@@ -803,6 +803,9 @@ def markdown(results: dict) -> str:
         + ".\n"
     )
 
+    if results.get("export_pdf"):
+        peer = results.get("peer")
+        parts.extend(export_run.markdown(results["export_pdf"], peer["total_s"] if peer else None))
     if results.get("books"):
         parts.extend(books_run.markdown(results["books"]))
     if results.get("fairness"):

@@ -10,7 +10,9 @@
 4. The four books of tests/bench/books_run.py (the same 60-page PDF, a Group 4 TIFF, a CCITT
    PDF, a folder of grey pages), each uploaded with OCR from the upload, against a floor on
    the source's own pixels and OCRmyPDF (--skip-books leaves them out).
-5. A 2-page job started while a job of the whole book runs, against its time alone
+5. The book, once read, exported as a searchable PDF, beside OCRmyPDF's time
+   (tests/bench/export_run.py).
+6. A 2-page job started while a job of the whole book runs, against its time alone
    (tests/bench/fairness.py).
 
 Then: peak memory, Redis memory per job, how fast a start and a status poll of a 2000-page
@@ -37,7 +39,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from app.config import load_config
-from tests.bench import books_run, fairness, report
+from tests.bench import books_run, export_run, fairness, report
 from tests.bench.book import (
     build_book,
     compare_renderers,
@@ -192,6 +194,7 @@ def run(args: argparse.Namespace, pages: int, work: Path, stacks: list[BenchStac
     bench.sampler.stop()
     results["memory"] = report.memory_figures(bench.sampler)
     bench.quality()
+    bench.export_pdf()
     if not args.skip_books:
         bench.books(5 if args.quick else args.bilevel_pages)
     bench.fairness()
@@ -405,6 +408,16 @@ class Bench:
                 progress=progress,
             )
         self._phase("four books, OCR from the upload", share)
+
+    # -- the book exported as a searchable PDF --------------------------------------------
+
+    def export_pdf(self) -> None:
+        slug = self.results["rounds"][0]["ours"]["slug"]
+        progress("export: the book as a searchable PDF")
+        self.results["export_pdf"] = figures = export_run.export_pdf(
+            self.stack, self.browser, slug, self.work / "export.pdf", self.book.path
+        )
+        progress(f"export: {figures['seconds']:.1f} s, {figures['megabytes']:.1f} MB")
 
     # -- jobs sharing the workers ----------------------------------------------------------
 
