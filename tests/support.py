@@ -527,8 +527,9 @@ def _kib(pid: int, field: str) -> int:
 
 class PeakRss:
     """The largest resident memory any one process of a worker (its main process and each pool
-    process) reached while the block ran: each process's own high-water mark (VmHWM), read
-    every few hundred milliseconds, so a pool process replaced meanwhile still counts."""
+    process) reached while the block ran: each process's own high-water mark (VmHWM), reset
+    when the block starts and read every few hundred milliseconds, so a pool process
+    replaced meanwhile still counts."""
 
     def __init__(self, worker: Worker, interval: float = 0.2) -> None:
         self.worker, self.interval = worker, interval
@@ -554,6 +555,13 @@ class PeakRss:
         return max(self.peak_kib.values(), default=0) / 1024
 
     def __enter__(self) -> PeakRss:
+        # A process of a shared worker may have peaked before the block (rendering a huge
+        # scan for an earlier test): its high-water mark is reset first, so that only the
+        # block counts ("5" to clear_refs resets VmHWM to the current RSS; Linux 4.0+).
+        if self.worker.process is not None:
+            for pid in [self.worker.process.pid, *self.worker.child_pids()]:
+                with contextlib.suppress(OSError):
+                    Path(f"/proc/{pid}/clear_refs").write_text("5")
         self._thread.start()
         return self
 

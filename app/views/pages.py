@@ -91,15 +91,24 @@ def _editor(page: Page, conflict: dict | None, typed: str | None = None, refusal
     preview_width, preview_height = page_previews.preview_size(page.width, page.height)
     # What editor.js needs, in one JSON object: the scan's two levels, the OCR lines drawn
     # over it and which of them each line of the text in the box stands for.
+    scan_problem = _scan_problem(page)
+    missing = scan_problem is not None
+    if missing:
+        # Drawn in the viewer instead, with the reason above it: no request that must fail.
+        placeholder = url_for("static", filename="missing-scan.svg")
     setup = {
         "width": page.width,
         "height": page.height,
         "preview": {
-            "url": url_for("pages.preview", slug=project.slug, number=page.number),
+            "url": placeholder
+            if missing
+            else url_for("pages.preview", slug=project.slug, number=page.number),
             "width": preview_width,
             "height": preview_height,
         },
-        "image": url_for("pages.image", slug=project.slug, number=page.number),
+        "image": placeholder
+        if missing
+        else url_for("pages.image", slug=project.slug, number=page.number),
         "ocrLines": [list(_xywh(line.box)) for line in ocr_lines(page.ocr_boxes)],
         "lineMap": [m and m["line"] for m in line_map(text, page.ocr_boxes)],
         "linesUrl": url_for("pages.lines", slug=project.slug, number=page.number),
@@ -116,6 +125,7 @@ def _editor(page: Page, conflict: dict | None, typed: str | None = None, refusal
         text=text,
         refusal=refusal,
         statuses=list(PageStatus),
+        scan_problem=scan_problem,
         setup=setup,
         schemes=INPUT_SCHEMES,
     )
@@ -147,11 +157,34 @@ def preview(slug: str, number: int):
     return send_file(path, mimetype="image/jpeg", max_age=3600, conditional=True)
 
 
-def _image_file(page: Page) -> Path:
+def _stored_scan(page: Page) -> Path | None:
+    """The page's stored scan, or None when it is missing."""
     data_dir = Path(current_app.config["DATA_DIR"]).resolve()
     path = (data_dir / page.image_path).resolve()
     # The stored path comes from our own split, but never serve anything outside DATA_DIR.
     if not path.is_relative_to(data_dir) or not path.is_file():
+        return None
+    return path
+
+
+def _scan_problem(page: Page) -> str | None:
+    """Why the editor cannot show the page's scan, or None. Its preview is made here when
+    it is not made yet: the viewer asks for it next anyway."""
+    path = _stored_scan(page)
+    if path is None:
+        return "The scan of this page is missing on the server"
+    try:
+        page_previews.ensure_preview(
+            Path(current_app.config["DATA_DIR"]).resolve(), page.image_path
+        )
+    except OSError:
+        return "The scan of this page cannot be read (the file is damaged)"
+    return None
+
+
+def _image_file(page: Page) -> Path:
+    path = _stored_scan(page)
+    if path is None:
         abort(404, "The page image is missing.")
     return path
 
