@@ -177,3 +177,31 @@ def test_a_refused_status_keeps_the_text_typed_and_says_why(client, proofreader,
     bogus = {"text": "typed", "version": "1", "status": "done"}
     response = post_form(client, url, bogus, token_from=url)
     assert response.status_code == 422 and "is not a page status" in html.unescape(body(response))
+
+
+@pytest.mark.parametrize(
+    ("damage", "said"),
+    [
+        ("delete", "The scan of this page is missing on the server"),
+        ("truncate", "The scan of this page cannot be read (the file is damaged)"),
+    ],
+)
+def test_a_missing_or_damaged_scan_is_said_and_the_text_stays_editable(
+    app, client, editor, book, damage, said
+):
+    """The editor opens, says what is wrong with the scan, draws a placeholder instead of
+    asking for a preview that cannot be made, and still saves the text."""
+    image = Path(app.config["DATA_DIR"]) / page_row(1).image_path
+    if damage == "delete":
+        image.unlink()
+    else:
+        image.write_bytes(image.read_bytes()[:200])
+    login_editor(client)
+    url = f"/proofing/{SLUG}/1/"
+    response = client.get(url)
+    assert response.status_code == 200
+    text = html.unescape(body(response))
+    assert said in text
+    assert "missing-scan.svg" in text and f"/proofing/{SLUG}/1/preview" not in text
+    response = post_form(client, url, {"text": "typed anyway", "version": "0"}, token_from=url)
+    assert response.status_code == 302 and page_row(1).text == "typed anyway"
