@@ -82,7 +82,7 @@ class RenderedPage:
 
 @dataclass
 class _PageImage:
-    """A page ready to store: JPEG bytes to copy, or pixels to write as PNG."""
+    """A page ready to store: JPEG or PNG bytes to copy, or pixels to write as PNG."""
 
     width: int
     height: int
@@ -90,6 +90,8 @@ class _PageImage:
     dpi: float
     jpeg: bytes | None = None
     image: Image.Image | None = None
+    #: A PNG page file's own bytes, stored as they are.
+    png: bytes | None = None
 
     def close(self) -> None:
         if self.image is not None:
@@ -228,8 +230,8 @@ def _store(page: _PageImage, stem: Path, orient: Orient | None) -> RenderedPage:
 
 
 def _write(page: _PageImage, path: Path) -> None:
-    if page.jpeg is not None:
-        path.write_bytes(page.jpeg)
+    if page.jpeg is not None or page.png is not None:
+        path.write_bytes(page.jpeg if page.jpeg is not None else page.png)
         return
     assert page.image is not None
     page.image.save(
@@ -253,7 +255,7 @@ def _turn(partial: Path, page: _PageImage, degrees: int, stem: Path) -> Path:
     with pillow_quietly(), Image.open(partial) as image:
         turned = image.transpose(_CLOCKWISE[degrees])
     try:
-        page.jpeg, page.image = None, turned
+        page.jpeg, page.png, page.image = None, None, turned
         out = stem.with_name(f".{stem.name}.{os.getpid()}.turned.png")
         _write(page, out)
     finally:
@@ -401,7 +403,10 @@ def _image_page(image: Image.Image, index: int, max_pixels: int, file: Path | No
         with pillow_quietly():
             image.seek(index)
             dpi = _image_dpi(image)
-            if file is not None and (copied := _copied_jpeg(image, file, dpi, max_pixels)):
+            if file is not None and (
+                copied := _copied_jpeg(image, file, dpi, max_pixels)
+                or _copied_png(image, file, max_pixels)
+            ):
                 return copied
             frame = _standard_mode(ImageOps.exif_transpose(image))
     except UnusableSource:
@@ -436,6 +441,22 @@ def _copied_jpeg(image: Image.Image, file: Path, dpi: float, max_pixels: int) ->
     if data is None:
         return None
     return _PageImage(image.width, image.height, image.mode, dpi, jpeg=data)
+
+
+def _copied_png(image: Image.Image, file: Path, max_pixels: int) -> _PageImage | None:
+    """A PNG page file copied as it is, when it already is what the split would write: one
+    frame in a mode a browser and Tesseract read ("1", "L", "RGB"), with its resolution,
+    within max_pixels, and not turned by an EXIF tag. Writing it again would only cost time
+    (a grey A4 page at 300 DPI takes most of a second to encode)."""
+    if image.format != "PNG" or image.mode not in ("1", "L", "RGB"):
+        return None
+    if getattr(image, "n_frames", 1) != 1 or not image.info.get("dpi"):
+        return None
+    if image.width * image.height > max_pixels or image.getexif().get(0x0112, 1) != 1:
+        return None
+    return _PageImage(
+        image.width, image.height, image.mode, _image_dpi(image), png=file.read_bytes()
+    )
 
 
 def _standard_mode(frame: Image.Image) -> Image.Image:

@@ -395,3 +395,33 @@ def test_pdftoppm_failing_on_a_page_is_a_readable_refusal(tmp_path, monkeypatch)
     monkeypatch.setenv("PATH", f"{fake.parent}:/usr/bin:/bin")
     with pytest.raises(UnusableSource, match=r"Page 1 cannot be rendered \(.*Bad image stream"):
         render_all(CORPUS / "linn.pdf", tmp_path / "out")
+
+
+# -- PNG page files kept as they are -------------------------------------------------------
+
+
+def test_a_png_page_with_its_resolution_is_stored_byte_for_byte(tmp_path):
+    """A folder of PNG pages (the form's page images, a ZIP's members): a page that already
+    is what the split writes is copied, not decoded and encoded again; one without a
+    resolution, or in a mode the split converts, is written anew."""
+    folder = tmp_path / "source"
+    folder.mkdir()
+    grey = Image.effect_noise((600, 800), 40).convert("L")
+    grey.save(folder / "0001.png", dpi=(300, 300))
+    grey.save(folder / "0002.png")  # no pHYs: stored with the assumed resolution
+    grey.convert("1").save(folder / "0003.png", dpi=(400, 400))
+    grey.convert("RGBA").save(folder / "0004.png", dpi=(300, 300))  # alpha: converted
+    pages = render_all(folder, tmp_path / "out")
+    stored = [page.path.read_bytes() for page in pages]
+    assert stored[0] == (folder / "0001.png").read_bytes()
+    assert stored[2] == (folder / "0003.png").read_bytes()
+    assert stored[1] != (folder / "0002.png").read_bytes()
+    assert stored[3] != (folder / "0004.png").read_bytes()
+    assert [(p.mode, p.dpi) for p in pages] == [
+        ("L", 300.0),
+        ("L", float(rendering.ASSUMED_IMAGE_DPI)),
+        ("1", 400.0),
+        ("RGB", 300.0),
+    ]
+    with Image.open(pages[1].path) as written:
+        assert round(written.info["dpi"][0]) == rendering.ASSUMED_IMAGE_DPI
