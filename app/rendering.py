@@ -391,9 +391,15 @@ def _render_with_pdftoppm(
             why = _first_line(exc.stderr.decode("utf-8", "replace")) if exc.stderr else "failed"
             raise UnusableSource(f"Page {number} cannot be rendered ({why}).") from None
         written = root.with_suffix(".pgm" if mode == "L" else ".ppm")
-        with pillow_quietly(), Image.open(written) as image:
+        # Loaded, then returned as it is: a copy would hold the page twice (a 40-megapixel
+        # RGB page is 120 MB decoded). Once loaded, the image no longer needs its file.
+        with pillow_quietly():
+            image = Image.open(written)
             image.load()
-            return image.convert(mode) if image.mode != mode else image.copy()
+        if image.mode == mode:
+            return image
+        with image:
+            return image.convert(mode)
 
 
 def _image_page(image: Image.Image, index: int, max_pixels: int, file: Path | None) -> _PageImage:

@@ -807,7 +807,7 @@ def markdown(results: dict) -> str:
         peer = results.get("peer")
         parts.extend(export_run.markdown(results["export_pdf"], peer["total_s"] if peer else None))
     if results.get("books"):
-        parts.extend(books_run.markdown(results["books"]))
+        parts.extend(books_run.markdown(results["books"], meta.get("books_run")))
     if results.get("fairness"):
         parts.extend(fairness.markdown(results["fairness"]))
     parts.append("## Load from elsewhere, per phase\n")
