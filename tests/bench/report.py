@@ -853,8 +853,11 @@ make bench                                  # the full run (a 60-page book); rew
 Options (`make bench BENCH_ARGS="..."`): `--pages N` (book size, default 60), `--quick`,
 `--skip-peer`, `--rounds N` (measure floor, ours and peer N times, alternating, and keep each
 one's fastest round: steadier figures on a busy machine, N times longer), `--keep` (keep the
-temp directory with the worker's and gunicorn's logs). The raw figures of every run are saved
-as JSON in `tests/artifacts/`; `--render FILE.json` rewrites the report from one.
+temp directory with the worker's and gunicorn's logs), `--skip-books` (leave out the four
+books), `--bilevel-pages N` (pages of the TIFF, CCITT and grey books, default 20). The raw
+figures of every run are saved as JSON in `tests/artifacts/`; `--render FILE.json` rewrites the
+report from one. The four books alone: `.venv/bin/python -m tests.bench.books_run [--into
+FILE.json]` (with `--into`, their figures replace those of a saved run, to render again).
 """
 
 METHOD = """## How it is measured
