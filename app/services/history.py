@@ -15,6 +15,7 @@ from sqlalchemy.orm import joinedload
 from app.extensions import db
 from app.models import Page, Revision, User
 from app.services.pages import SaveOutcome, save_page_text
+from app.services.pagination import Paginated
 
 #: Revisions per screen of a page's history.
 PER_PAGE = 50
@@ -41,23 +42,11 @@ class HistoryEntry:
 
 
 @dataclass(frozen=True)
-class History:
+class History(Paginated):
     entries: list[HistoryEntry]
     page: int
     per_page: int
     total: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
-
-    @property
-    def has_prev(self) -> bool:
-        return self.page > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.pages
 
 
 def revision_count(page: Page) -> int:

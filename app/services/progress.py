@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Page, PageStatus, Project
+from app.services.pagination import Paginated
 
 #: Pages per screen of the project's page list.
 PER_PAGE = 100
@@ -100,25 +101,13 @@ class PageRow:
 
 
 @dataclass(frozen=True)
-class PageList:
+class PageList(Paginated):
     rows: list[PageRow]
     page: int
     per_page: int
     total: int
     #: The status filtered by, or None for every page.
     status: PageStatus | None
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
-
-    @property
-    def has_prev(self) -> bool:
-        return self.page > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.pages
 
 
 def page_list(

@@ -24,6 +24,7 @@ from sqlalchemy import ColumnElement, func, literal_column, select
 
 from app.extensions import db
 from app.models import Page, Project
+from app.services.pagination import Paginated
 
 #: Pages per screen of results, and matching lines shown per page.
 PER_PAGE = 20
@@ -167,7 +168,7 @@ class PageHit:
 
 
 @dataclass(frozen=True)
-class SearchResults:
+class SearchResults(Paginated):
     query: str
     hits: list[PageHit]
     page: int
@@ -175,18 +176,6 @@ class SearchResults:
     #: Pages with at least one match, and matches in all.
     total: int
     matches: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
-
-    @property
-    def has_prev(self) -> bool:
-        return self.page > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.pages
 
 
 def search_project(

@@ -16,6 +16,7 @@ from app.extensions import db
 from app.models import LIVE_JOB_STATES, Job, JobState, Project, ProjectMember, Role, User
 from app.services.jobs.lifecycle import iso
 from app.services.jobs.status import JobStatus
+from app.services.pagination import Paginated
 
 #: Jobs per page of a list, and the most a client may ask for.
 PER_PAGE = 20
@@ -43,23 +44,11 @@ class JobFilter:
 
 
 @dataclass(frozen=True)
-class JobList:
+class JobList(Paginated):
     jobs: list[Job]
     page: int
     per_page: int
     total: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.pages
-
-    @property
-    def has_prev(self) -> bool:
-        return self.page > 1
 
 
 def _visible(query: Select, user: User | None) -> Select:
