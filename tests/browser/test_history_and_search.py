@@ -5,6 +5,7 @@ replace with its preview, in the request and as a background job."""
 from __future__ import annotations
 
 import re
+import uuid
 
 import pytest
 from playwright.sync_api import expect
@@ -74,7 +75,7 @@ def test_the_project_page_shows_the_status_bar_and_filters(ui, editors, big_book
 def page_with_history(stack):
     """Page 1 of a small Devanagari book: OCR's text, then two corrections."""
     with stack.app.app_context():
-        project = add_ready_project(f"history-{id(object())}", 2, language="san")
+        project = add_ready_project(f"history-{uuid.uuid4().hex[:10]}", 2, language="san")
         slug = project.slug
         page = db.session.scalar(select(Page).filter_by(project_id=project.id, number=1))
         bot = bot_user()

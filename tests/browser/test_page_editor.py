@@ -326,10 +326,15 @@ def test_shortcuts_and_help(ui, editors, scan_project, stack):
     page.keyboard.press("Alt+PageDown")
     expect(page).to_have_url(re.compile(rf"/proofing/{slug}/2/$"))
     expect(page.get_by_role("textbox", name="Page text")).to_be_focused()
+    page.wait_for_function("() => window.pageEditor !== undefined")
     page.keyboard.press("Alt+PageUp")
     expect(page).to_have_url(re.compile(rf"/proofing/{slug}/1/$"))
+    # Shortcuts work once editor.js has run (it sets window.pageEditor last): keys pressed on a
+    # page still loading go nowhere.
+    page.wait_for_function("() => window.pageEditor !== undefined")
     page.keyboard.press("Alt+PageDown")
     expect(page).to_have_url(re.compile(rf"/proofing/{slug}/2/$"))
+    page.wait_for_function("() => window.pageEditor !== undefined")
     page.keyboard.type("Page two. ")
     page.keyboard.press("Control+Enter")
     expect(page).to_have_url(re.compile(rf"/proofing/{slug}/3/$"))
