@@ -12,7 +12,10 @@ BENCH_ARGS ?=
 
 # Debian packages, by what needs them. Only the missing ones are installed (see apt_install).
 RUN_PACKAGES := tesseract-ocr tesseract-ocr-eng tesseract-ocr-san tesseract-ocr-hin \
-	tesseract-ocr-tam tesseract-ocr-osd poppler-utils redis-server python3-venv
+	tesseract-ocr-tam tesseract-ocr-osd poppler-utils redis-server python3-venv $(BUILD_PACKAGES)
+# What pip needs to build tesserocr against the system's libtesseract (requirements.txt), so
+# that the Tesseract kept loaded is the `tesseract` command's own. Every venv step installs them.
+BUILD_PACKAGES := libtesseract-dev libleptonica-dev pkg-config g++ python3-dev
 # The browser tests drive Debian's chromium; Noto renders the Devanagari and Tamil pages; the
 # searchable PDF export is checked with `qpdf --check`. The PostgreSQL variants of the tests
 # run on a throw-away cluster of the server's binaries (the test session's own initdb, on a
@@ -113,6 +116,12 @@ define apt_install
 	    redis-server) command -v redis-server ;; \
 	    python3-venv) $(PYTHON) -c 'import ensurepip, venv' ;; \
 	    chromium) command -v chromium ;; \
+	    libtesseract-dev) pkg-config --exists tesseract ;; \
+	    libleptonica-dev) pkg-config --exists lept ;; \
+	    pkg-config) command -v pkg-config ;; \
+	    g++) command -v g++ ;; \
+	    python3-dev) $(PYTHON) -c 'import os, sys, sysconfig; \
+	      sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' ;; \
 	    postgresql) command -v initdb || compgen -G '/usr/lib/postgresql/*/bin/initdb' ;; \
 	    *) dpkg-query -W -f='$${Status}' "$$1" | grep -q 'ok installed' ;; \
 	  esac >/dev/null 2>&1; \
@@ -165,18 +174,22 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.installed-run: requirements.txt | $(VENV)/bin/python
+	$(call apt_install,$(BUILD_PACKAGES))
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
 	@touch $@
 
 $(VENV)/.installed-ops: requirements.txt requirements-ops.txt | $(VENV)/bin/python
+	$(call apt_install,$(BUILD_PACKAGES))
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements-ops.txt
 	@touch $(VENV)/.installed-run $@
 
 $(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(VENV)/bin/python
+	$(call apt_install,$(BUILD_PACKAGES))
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements-dev.txt
 	@touch $(VENV)/.installed-run $@
 
 $(VENV)/.installed-bench: requirements.txt requirements-dev.txt requirements-bench.txt \
 		| $(VENV)/bin/python
+	$(call apt_install,$(BUILD_PACKAGES))
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements-bench.txt
 	@touch $(VENV)/.installed-run $(VENV)/.installed-dev $@

@@ -27,7 +27,8 @@ def celery_init_app(app: Flask) -> Celery:
     )
     # A hung engine becomes a failed page, and the broker redelivers a lost page only after
     # the page could no longer be running anywhere (see celeryconfig.py).
-    # The engine stops itself at the limit (Tesseract is killed by pytesseract); the soft limit
+    # The engine stops itself at the limit (Tesseract's own deadline, and its helper killed 3 s
+    # later if it does not stop: app/engines/loaded_tesseract.py); the soft limit
     # is the backstop for an engine that does not, and the hard limit for one that ignores it.
     limit = app.config["OCR_PAGE_TIME_LIMIT"]
     celery_app.conf.task_annotations = {

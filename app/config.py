@@ -98,7 +98,8 @@ def load_config(env: dict[str, str] | None = None, *, create_secret: bool = True
         "GOOGLE_APPLICATION_CREDENTIALS": env.get("GOOGLE_APPLICATION_CREDENTIALS") or None,
         #: host:port of the Vision API; only tests point this at a local stand-in.
         "GOOGLE_VISION_ENDPOINT": env.get("GOOGLE_VISION_ENDPOINT") or None,
-        #: The tesseract binary pytesseract calls.
+        #: The tesseract command: installed languages and orientation detection (OCR itself runs
+        #: in libtesseract, app/engines/loaded_tesseract.py).
         "TESSERACT_CMD": env.get("TESSERACT_CMD") or "tesseract",
         #: The address users reach the app at, for links sent outside it (webhook payloads).
         "PUBLIC_URL": (env.get("PUBLIC_URL") or "http://localhost:5000").rstrip("/"),

@@ -1,17 +1,20 @@
-"""Tesseract through pytesseract: one process per page yields both the text and word boxes.
+"""Tesseract: pages are read by a Tesseract kept loaded in a helper process of each worker
+process (app/engines/loaded_tesseract.py), which yields the text and the word boxes of the
+`tesseract IMAGE OUT txt tsv` command, byte for byte, without its start and model load on
+every page and without the cost of its TSV output.
 
-It also tells which way up a page is (orientation and script detection, `--psm 0`), which
-the split uses to turn sideways and upside-down scans upright (`detect_rotation`).
+The `tesseract` command (TESSERACT_CMD) still tells which languages are installed and which
+way up a page is (orientation and script detection, `--psm 0`), which the split uses to turn
+sideways and upside-down scans upright (`detect_rotation`).
 
-Workers set OMP_THREAD_LIMIT=1 (worker/celery.py): parallelism comes from one page per
-process, and Tesseract's own threads only make parallel pages slower.
+Tesseract runs with OMP_THREAD_LIMIT=1 (worker/celery.py, and its helper): parallelism comes
+from one page per process, and Tesseract's own threads only make parallel pages slower.
 """
 
 from __future__ import annotations
 
-import csv
 import functools
-import io
+import importlib.util
 import logging
 import re
 import shutil
@@ -19,9 +22,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytesseract
-
 from app.engines.base import OcrError, OcrResult
+from app.engines.loaded_tesseract import HELPER, EngineFailure
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,8 @@ class TesseractEngine:
     def unavailable_reason(self, config: dict[str, Any]) -> str | None:
         if shutil.which(config["TESSERACT_CMD"]) is None:
             return f"the {config['TESSERACT_CMD']!r} program is not installed"
+        if importlib.util.find_spec("tesserocr") is None:
+            return "the tesserocr module is not installed (make venv builds it)"
         return None
 
     def languages(self, config: dict[str, Any]) -> set[str] | None:
@@ -50,23 +54,24 @@ class TesseractEngine:
     def recognize(
         self, image_path: Path, language: str, config: dict[str, Any], timeout: float
     ) -> OcrResult:
-        pytesseract.pytesseract.tesseract_cmd = config["TESSERACT_CMD"]
         try:
-            # The image path goes to tesseract as is: no re-encoding through a temp file.
-            text, tsv = pytesseract.run_and_get_multiple_output(
-                str(image_path), extensions=["txt", "tsv"], lang=language, timeout=timeout
-            )
-        except pytesseract.TesseractError as exc:
-            raise OcrError(
-                f"Tesseract could not read the page image: {_first_line(exc.message)}"
-            ) from exc
-        except RuntimeError as exc:  # pytesseract's timeout: it has already killed the process
-            raise OcrError(f"Tesseract took longer than {timeout:.0f} s on this page") from exc
-        except UnicodeDecodeError as exc:
-            # Given a file that is no image, Tesseract reads it as a list of file names and
-            # echoes undecodable bytes, which pytesseract then fails to decode.
-            raise OcrError("Tesseract could not read the page image: it is not an image") from exc
-        return OcrResult(text=text, boxes=parse_tsv_words(tsv))
+            reading = HELPER.read(image_path, language, timeout)
+        except EngineFailure as exc:
+            raise OcrError(_reason(exc, language, timeout)) from exc
+        return OcrResult(text=reading.text, boxes=reading.words)
+
+
+def _reason(failure: EngineFailure, language: str, timeout: float) -> str:
+    """What the user reads on a page Tesseract could not read."""
+    if failure.kind == "timeout":
+        return f"Tesseract took longer than {timeout:.0f} s on this page"
+    if failure.kind == "unreadable":
+        return "Tesseract could not read the page image: the image file is damaged or unreadable"
+    if failure.kind == "language":
+        return f"Tesseract has no model for the language {language!r}"
+    if failure.kind == "crashed":
+        return f"Tesseract stopped on this page ({failure.detail})"
+    return f"Tesseract could not start: {failure.detail}"
 
 
 def detect_rotation(
@@ -98,29 +103,6 @@ def detect_rotation(
     return degrees
 
 
-def parse_tsv_words(tsv: str) -> list[list[Any]]:
-    """Word rows (level 5) of Tesseract's TSV output as
-    [text, left, top, width, height, conf, line], line counting the page's lines from 0."""
-    words = []
-    lines: dict[tuple[str, str, str], int] = {}
-    for row in csv.DictReader(io.StringIO(tsv), delimiter="\t", quoting=csv.QUOTE_NONE):
-        if row.get("level") != "5" or not (row.get("text") or "").strip():
-            continue
-        line = lines.setdefault((row["block_num"], row["par_num"], row["line_num"]), len(lines))
-        words.append(
-            [
-                row["text"],
-                int(row["left"]),
-                int(row["top"]),
-                int(row["width"]),
-                int(row["height"]),
-                round(float(row["conf"]), 1),
-                line,
-            ]
-        )
-    return words
-
-
 @functools.cache
 def installed_languages(cmd: str) -> set[str]:
     try:
@@ -130,21 +112,6 @@ def installed_languages(cmd: str) -> set[str]:
     except (OSError, subprocess.SubprocessError):
         return set()
     return {line.strip() for line in out.splitlines()[1:] if line.strip()}
-
-
-def _first_line(message: str | bytes) -> str:
-    """The part of Tesseract's stderr a user can act on.
-
-    pytesseract joins stderr into one line; image-library noise (libpng, leptonica's
-    pixRead...) means the image file itself is damaged, which is what the user needs to know.
-    """
-    if isinstance(message, bytes):
-        message = message.decode("utf-8", "replace")
-    message = " ".join(message.split())
-    if any(noise in message for noise in ("libpng", "pixRead", "Image file", "image file")):
-        return "the image file is damaged or unreadable"
-    sentences = re.split(r"(?=Error )", message)
-    return (sentences[-1] if sentences else message).strip()[:300] or "unknown error"
 
 
 ENGINE = TesseractEngine()

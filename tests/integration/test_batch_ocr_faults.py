@@ -1,17 +1,17 @@
 """Batch OCR when things go wrong, on the real stack: unreadable and blank pages, cancel and
-resume, two starts at once, corrupt Redis records, Redis down, a hung engine, a lost worker.
+resume, two starts at once, corrupt Redis records, Redis down, a page over its time limit, a
+lost worker.
 
-Tests that break something (stop Redis, hang the engine, run without a worker) build their own
-Stack (`own_stack`), so the session's shared stack is never disturbed. Requests from the test
-client are made outside any app context: inside one, Flask would reuse it for the request and
-the view would share the test's database session and `g`.
+Tests that break something (stop Redis, limit the page time, run without a worker) build their
+own Stack (`own_stack`), so the session's shared stack is never disturbed. Requests from the
+test client are made outside any app context: inside one, Flask would reuse it for the request
+and the view would share the test's database session and `g`.
 """
 
 from __future__ import annotations
 
 import html
 import os
-import shutil
 import sqlite3
 import threading
 import time
@@ -20,7 +20,9 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pypdfium2 as pdfium
 import pytest
+from PIL import Image
 from sqlalchemy import func, select
 
 from app.extensions import db
@@ -380,41 +382,49 @@ def test_start_with_redis_down_raises_queue_unavailable_and_records_nothing(own_
         assert job_count(project.id) == 0
 
 
-# -- a hung engine -------------------------------------------------------------------------
+# -- a page over its time limit ----------------------------------------------------------
 
 
-def write_fake_tesseract(path: Path, hang_on: str | None) -> None:
-    """A stand-in for tesseract that hangs on the image whose path contains `hang_on`."""
-    real = shutil.which("tesseract")
-    assert real, "tesseract is not installed"
-    hang = f'case "$*" in *"{hang_on}"*) exec sleep 1000 ;; esac\n' if hang_on else ""
-    tmp = path.with_suffix(".new")
-    tmp.write_text(f'#!/bin/sh\n{hang}exec "{real}" "$@"\n')
-    tmp.chmod(0o755)
+def write_slow_page(path: Path) -> None:
+    """A page image that takes Tesseract well over 10 s: linn.pdf's 300 DPI scan, tiled 3 x 3
+    (about 2 s of Tesseract each), written over the page the split stored."""
+    pdf = pdfium.PdfDocument(str(corpus("linn.pdf")))
+    try:
+        scan = pdf[0].render(scale=300 / 72, grayscale=True).to_pil().convert("1")
+    finally:
+        pdf.close()
+    tiled = Image.new("1", (scan.width * 3, scan.height * 3), 1)
+    for row in range(3):
+        for column in range(3):
+            tiled.paste(scan, (column * scan.width, row * scan.height))
+    tmp = path.with_suffix(".new.png")
+    tiled.save(tmp, dpi=(300, 300))
     os.replace(tmp, path)
 
 
-def test_hung_engine_fails_its_page_on_the_time_limit_and_the_worker_goes_on(own_stack, tmp_path):
-    """An engine that never returns on one page fails that page with a reason naming the time
-    limit; the other pages are done, the job ends, and the worker runs the next job."""
-    slug = "hung-engine"
-    fake = tmp_path / "tesseract"
-    write_fake_tesseract(fake, hang_on=f"/projects/{slug}/pages/00002.png")
-    stack = own_stack(OCR_PAGE_TIME_LIMIT="10", OCR_STALL_TIMEOUT="30", TESSERACT_CMD=str(fake))
+def test_page_over_the_time_limit_fails_alone_and_the_worker_goes_on(own_stack, tmp_path):
+    """A page Tesseract cannot finish within OCR_PAGE_TIME_LIMIT fails with a reason naming
+    the limit; the other pages are done, the job ends, and the worker runs the next job."""
+    stack = own_stack(OCR_PAGE_TIME_LIMIT="10", OCR_STALL_TIMEOUT="30")
     stack.start_worker()
     redis = stack.app.extensions["redis"]
+    data_dir = Path(stack.app.config["DATA_DIR"])
     with stack.app.app_context():
-        project = make_ready_project(slug, pdf_of(tmp_path / "p.pdf", [2, 3, 2]))
+        project = make_ready_project("slow-page", pdf_of(tmp_path / "p.pdf", [2, 3, 2]))
+        slug, slow = project.slug, data_dir / project.pages[1].image_path
+        good = slow.read_bytes()
+        write_slow_page(slow)
         start(project)
         status = wait_for_job_end(project, 90)
         assert status["state"] == "partially_failed", status
         assert [p["state"] for p in status["pages"]] == ["done", "failed", "done"], status
-        # Tesseract's own limit (pytesseract kills it): Celery's soft limit is proven apart,
-        # in tests/integration/test_page_time_limit.py.
+        # Tesseract's own deadline: Celery's soft limit is proven apart, in
+        # tests/integration/test_page_time_limit.py, and a helper that ignores the deadline
+        # in tests/unit/engines/test_loaded_tesseract.py.
         assert status["pages"][1]["reason"] == "Tesseract took longer than 10 s on this page"
         assert redis.get(job_key(slug)) is None
 
-        write_fake_tesseract(fake, hang_on=None)
+        slow.write_bytes(good)
         retry = start(project, selection="failed")
         assert retry.started
         status = wait_for_job_end(project, 60)

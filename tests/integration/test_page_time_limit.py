@@ -1,6 +1,6 @@
 """Celery's soft time limit ends a page whose engine ignores its own timeout, on a real worker.
 
-Tesseract is killed by pytesseract at the page limit (tests/integration/test_batch_ocr_faults.py
+Tesseract stops itself at the page limit (tests/integration/test_batch_ocr_faults.py
 proves that path). Here the engine is Google Vision against a stand-in on loopback that answers
 one byte a second: every read gets data before the client's timeout, so the call never times
 out by itself, and only the soft time limit (the page limit + 5 s, app/celery_app.py) stops it.

@@ -1,0 +1,112 @@
+"""The Tesseract kept loaded: a helper program that reads page after page with one libtesseract.
+
+Run by app/engines/loaded_tesseract.py as `python tesseract_server.py`, one helper for each
+worker process that OCRs, never imported by the app (it imports nothing of it, so it starts in
+a few tens of milliseconds). It holds one tesserocr API per language, loaded once, instead of
+the `tesseract` command's start and model load for every page, and it takes the word boxes
+from Tesseract's word iterator, not from its TSV output, whose ResultIterator walk costs
+about 8 % of a dense page (docs/performance.md, "Tesseract kept loaded").
+
+The protocol is one JSON object per line. The helper says {"ready": "<tesseract version>"}
+when it starts, then answers each request
+
+    {"id": N, "image": PATH, "language": "eng", "timeout_ms": 120000}
+
+with {"id": N, "text": ..., "words": [[text, left, top, width, height, conf, line], ...]} or
+{"id": N, "error": "unreadable" | "language" | "timeout", "detail": ...}. It ends when its input
+closes: its worker process is gone.
+
+The text and the boxes are the `tesseract IMAGE OUT txt tsv` command's, byte for byte, on the
+same libtesseract (tests/unit/engines/test_loaded_tesseract.py checks it on real scans).
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import sys
+
+#: Languages kept loaded at once; the least recently used one is ended beyond this. A Sanskrit
+#: model takes about 65 MB, an English one about 20 MB.
+MAX_LOADED = 3
+
+
+def page_words(api) -> list[list]:
+    """Every word with its box, confidence and line (numbered from 0 in reading order): the
+    word rows of Tesseract's TSV output, without its cost."""
+    from tesserocr import RIL
+
+    iterator = api.GetIterator()
+    words: list[list] = []
+    if iterator is None:  # nothing found on the page
+        return words
+    lines: dict[tuple[int, int, int, int], int] = {}
+    while True:
+        text = iterator.GetUTF8Text(RIL.WORD)
+        if text and text.strip():
+            left, top, right, bottom = iterator.BoundingBox(RIL.WORD)
+            # A new text line has another box: its words' box, as the TSV's line number.
+            line = lines.setdefault(iterator.BoundingBox(RIL.TEXTLINE), len(lines))
+            confidence = round(iterator.Confidence(RIL.WORD), 1)
+            words.append([text, left, top, right - left, bottom - top, confidence, line])
+        if not iterator.Next(RIL.WORD):
+            return words
+
+
+class Readers:
+    """One loaded API per language, the least recently used ended beyond MAX_LOADED."""
+
+    def __init__(self) -> None:
+        self._apis: collections.OrderedDict[str, object] = collections.OrderedDict()
+
+    def get(self, language: str):
+        import tesserocr
+
+        api = self._apis.pop(language, None)
+        if api is None:
+            # The library's own tessdata (or TESSDATA_PREFIX), as the `tesseract` command.
+            api = tesserocr.PyTessBaseAPI(lang=language)
+        self._apis[language] = api
+        while len(self._apis) > MAX_LOADED:
+            _language, oldest = self._apis.popitem(last=False)
+            oldest.End()
+        return api
+
+
+def read_page(readers: Readers, request: dict) -> dict:
+    answer: dict = {"id": request.get("id")}
+    try:
+        api = readers.get(request["language"])
+    except RuntimeError as exc:  # tesserocr: "Failed to init API, possibly an invalid tessdata"
+        return answer | {"error": "language", "detail": str(exc)}
+    try:
+        try:
+            api.SetImageFile(request["image"])
+        except Exception as exc:  # noqa: BLE001 -- leptonica, then PIL, could not read it
+            return answer | {"error": "unreadable", "detail": f"{type(exc).__name__}: {exc}"}
+        if not api.Recognize(timeout=int(request["timeout_ms"])):
+            return answer | {"error": "timeout"}
+        return answer | {"text": api.GetUTF8Text(), "words": page_words(api)}
+    finally:
+        api.Clear()
+
+
+def serve() -> int:
+    # The protocol gets stdout to itself: anything Tesseract or leptonica print goes to stderr.
+    protocol = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    import tesserocr
+
+    readers = Readers()
+    protocol.write(json.dumps({"ready": tesserocr.tesseract_version().split()[1]}) + "\n")
+    protocol.flush()
+    for line in sys.stdin:
+        protocol.write(json.dumps(read_page(readers, json.loads(line)), ensure_ascii=False))
+        protocol.write("\n")
+        protocol.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(serve())
