@@ -2,11 +2,13 @@
 # Flower, with a different command each.
 FROM python:3.11-slim-bookworm
 
-# Tesseract with the languages the project OCRs (English, Sanskrit, Hindi, Tamil).
+# Tesseract with the languages the project OCRs (English, Sanskrit, Hindi, Tamil), and what
+# pip needs to build tesserocr against this libtesseract (requirements.txt: --no-binary).
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
         tesseract-ocr tesseract-ocr-eng tesseract-ocr-san tesseract-ocr-hin tesseract-ocr-tam \
-        poppler-utils \
+        tesseract-ocr-osd poppler-utils \
+        libtesseract-dev libleptonica-dev pkg-config g++ \
     && rm -rf /var/lib/apt/lists/*
 
 ENV PYTHONUNBUFFERED=1 \

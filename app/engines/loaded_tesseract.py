@@ -37,7 +37,7 @@ START_TIMEOUT = 30.0
 
 class EngineFailure(Exception):
     """The helper could not read the page: `kind` says why ("unreadable", "language",
-    "timeout", "crashed", "unavailable"), `detail` is what Tesseract said."""
+    "timeout", "failed", "crashed", "unavailable"), `detail` is what Tesseract said."""
 
     def __init__(self, kind: str, detail: str = "") -> None:
         super().__init__(f"{kind}: {detail}" if detail else kind)

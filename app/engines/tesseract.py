@@ -69,6 +69,8 @@ def _reason(failure: EngineFailure, language: str, timeout: float) -> str:
         return "Tesseract could not read the page image: the image file is damaged or unreadable"
     if failure.kind == "language":
         return f"Tesseract has no model for the language {language!r}"
+    if failure.kind == "failed":
+        return f"Tesseract could not read this page: {failure.detail}"
     if failure.kind == "crashed":
         return f"Tesseract stopped on this page ({failure.detail})"
     return f"Tesseract could not start: {failure.detail}"

@@ -13,7 +13,7 @@ when it starts, then answers each request
     {"id": N, "image": PATH, "language": "eng", "timeout_ms": 120000}
 
 with {"id": N, "text": ..., "words": [[text, left, top, width, height, conf, line], ...]} or
-{"id": N, "error": "unreadable" | "language" | "timeout", "detail": ...}. It ends when its input
+{"id": N, "error": "unreadable" | "language" | "timeout" | "failed", "detail": ...}. It ends when its input
 closes: its worker process is gone.
 
 The text and the boxes are the `tesseract IMAGE OUT txt tsv` command's, byte for byte, on the
@@ -43,7 +43,10 @@ def page_words(api) -> list[list]:
         return words
     lines: dict[tuple[int, int, int, int], int] = {}
     while True:
-        text = iterator.GetUTF8Text(RIL.WORD)
+        try:
+            text = iterator.GetUTF8Text(RIL.WORD)
+        except RuntimeError:  # tesserocr: "No text returned", as on a blank page
+            text = None
         if text and text.strip():
             left, top, right, bottom = iterator.BoundingBox(RIL.WORD)
             # A new text line has another box: its words' box, as the TSV's line number.
@@ -102,7 +105,12 @@ def serve() -> int:
     protocol.write(json.dumps({"ready": tesserocr.tesseract_version().split()[1]}) + "\n")
     protocol.flush()
     for line in sys.stdin:
-        protocol.write(json.dumps(read_page(readers, json.loads(line)), ensure_ascii=False))
+        request = json.loads(line)
+        try:
+            answer = read_page(readers, request)
+        except Exception as exc:  # noqa: BLE001 -- the page fails, the helper serves on
+            answer = {"id": request.get("id"), "error": "failed", "detail": repr(exc)[:300]}
+        protocol.write(json.dumps(answer, ensure_ascii=False))
         protocol.write("\n")
         protocol.flush()
     return 0

@@ -146,12 +146,16 @@ class BenchStack:
 
 
 def classify(group: str, process: psutil.Process, depth: int) -> str | None:
-    """Tesseract processes started by the worker are counted apart from the worker.
+    """Tesseract started by the worker is counted apart from the worker: the Tesseract kept
+    loaded of each pool process (app/engines/tesseract_server.py), and the `tesseract`
+    command (orientation detection).
 
-    Below the worker's pool processes (depth 2) anything but tesseract is a fork on its way
-    to exec tesseract: its RSS is its parent's, so it is left out.
+    Below the worker's pool processes (depth 2) anything else is a fork on its way to exec
+    one of them: its RSS is its parent's, so it is left out.
     """
-    if process.name() == "tesseract":
+    if process.name() == "tesseract" or any(
+        part.endswith("tesseract_server.py") for part in process.cmdline()[1:2]
+    ):
         return "tesseract"
     if group == "worker" and depth >= 2:
         return None

@@ -1,24 +1,20 @@
-"""An experiment, not wired in: Tesseract kept loaded (tesserocr) against one `tesseract`
-process per page, on page images the split stored.
+"""Tesseract kept loaded (the engine's helper) against one `tesseract` process per page.
 
-tesserocr is not a dependency of the project. Its wheel bundles its own Tesseract (5.5.4 for
-tesserocr 2.13.0), not the system's, so run it in a throwaway virtualenv:
+    .venv/bin/python -m tests.bench.tesseract_loaded PAGES_DIR [RUNS]
 
-    python3.11 -m venv /tmp/tvenv && /tmp/tvenv/bin/pip install tesserocr==2.13.0
-    /tmp/tvenv/bin/python tests/bench/tesseract_loaded.py PAGES_DIR [RUNS]
-
-PAGES_DIR holds the page images (searched recursively; a name ending in "-san.png" is read
-with `san`, any other with `eng`). For each page: the median wall and CPU seconds of
-`tesseract PAGE OUT -l LANG txt tsv` (what the engine runs), and of SetImageFile, GetUTF8Text
-and GetTSVText on one PyTessBaseAPI per language made once; and whether the two texts agree.
-The `tesseract` command's fixed cost (process start and model load) is measured on a tiny
-blank page.
+PAGES_DIR holds page images (searched recursively; a name ending in "-san.png" is read with
+`san`, any other with `eng`). For each page: the median wall and CPU seconds of
+`tesseract PAGE OUT -l LANG txt tsv` (what the engine ran before), and of the Tesseract kept
+loaded (app/engines/loaded_tesseract.py, its helper's CPU); and whether the two give the same
+text and the same word boxes. The command's fixed cost (process start and model load) is
+measured on a tiny blank page. Its figures are in docs/scan-formats.md.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -26,74 +22,115 @@ import tempfile
 import time
 from pathlib import Path
 
-os.environ["OMP_THREAD_LIMIT"] = "1"  # as the worker runs Tesseract
+import psutil
+from PIL import Image
 
-import tesserocr  # noqa: E402 -- after OMP_THREAD_LIMIT, which it reads when loaded
-from PIL import Image  # noqa: E402
+from app.engines.loaded_tesseract import HELPER
 
-TESSDATA = "/usr/share/tesseract-ocr/5/tessdata/"
+ENV = {**os.environ, "OMP_THREAD_LIMIT": "1"}  # as the worker runs Tesseract
 
 
 def children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+    times = psutil.Process().cpu_times()
+    return times.children_user + times.children_system
 
 
-def cli(page: Path, language: str, out: Path) -> tuple[float, float]:
+def cli(page: Path, language: str, out: Path) -> tuple[float, float, str, list[list]]:
     cpu, wall = children_cpu(), time.perf_counter()
     subprocess.run(
         ["tesseract", str(page), str(out), "-l", language, "txt", "tsv"],
         capture_output=True,
         check=True,
+        env=ENV,
     )
-    return time.perf_counter() - wall, children_cpu() - cpu
+    wall, cpu = time.perf_counter() - wall, children_cpu() - cpu
+    text = out.with_suffix(".txt").read_text().removesuffix("\f")
+    return wall, cpu, text, tsv_words(out.with_suffix(".tsv").read_text())
+
+
+def tsv_words(tsv: str) -> list[list]:
+    """The word rows of Tesseract's TSV, as the engine gives them."""
+    words, lines = [], {}
+    for row in csv.DictReader(io.StringIO(tsv), delimiter="\t", quoting=csv.QUOTE_NONE):
+        if row["level"] != "5" or not row["text"].strip():
+            continue
+        line = lines.setdefault((row["block_num"], row["par_num"], row["line_num"]), len(lines))
+        box = [int(row[k]) for k in ("left", "top", "width", "height")]
+        words.append([row["text"], *box, round(float(row["conf"]), 1), line])
+    return words
+
+
+def helper_cpu() -> float:
+    times = psutil.Process(HELPER.pid).cpu_times()
+    return times.user + times.system
+
+
+def loaded(page: Path, language: str) -> tuple[float, float, str, list[list]]:
+    cpu, wall = helper_cpu(), time.perf_counter()
+    reading = HELPER.read(page, language, 300)
+    return time.perf_counter() - wall, helper_cpu() - cpu, reading.text, reading.words
+
+
+def measure(pages: list[Path], runs: int, label=lambda page: page.name) -> dict:
+    work = Path(tempfile.mkdtemp())
+    tiny = work / "tiny.png"
+    Image.new("1", (64, 64), 1).save(tiny)
+    fixed = [cli(tiny, "eng", work / "t")[:2] for _ in range(5)]
+    HELPER.read(tiny, "eng", 60)  # started, English loaded
+    rows, totals, same = [], [0.0, 0.0, 0.0, 0.0], 0
+    for page in pages:
+        language = "san" if page.name.endswith("-san.png") else "eng"
+        by_cli, by_helper = [], []
+        for _ in range(runs):
+            *figures, cli_text, cli_words = cli(page, language, work / "o")
+            by_cli.append(figures)
+            *figures, text, words = loaded(page, language)
+            by_helper.append(figures)
+        agrees = (text, words) == (cli_text, cli_words)
+        same += agrees
+        medians = [
+            statistics.median(f[0] for f in by_cli),
+            statistics.median(f[1] for f in by_cli),
+            statistics.median(f[0] for f in by_helper),
+            statistics.median(f[1] for f in by_helper),
+        ]
+        totals = [t + m for t, m in zip(totals, medians, strict=True)]
+        rows.append({"page": label(page), "figures": medians, "same": agrees})
+    return {
+        "fixed_wall_s": statistics.median(w for w, _ in fixed),
+        "fixed_cpu_s": statistics.median(c for _, c in fixed),
+        "tesseract": HELPER.version,
+        "rows": rows,
+        "totals": totals,
+        "same": same,
+        "pages": len(pages),
+    }
+
+
+def markdown(result: dict) -> list[str]:
+    lines = [
+        f"Tesseract {result['tesseract']}. The `tesseract` command's fixed cost (a tiny blank "
+        f"page), wall / CPU: {result['fixed_wall_s']:.3f} s / {result['fixed_cpu_s']:.3f} s.\n",
+        "| page | command wall s | command CPU s | kept loaded wall s | kept loaded CPU s "
+        "| same text and boxes |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in result["rows"]:
+        cells = " | ".join(f"{f:.2f}" for f in row["figures"])
+        lines.append(f"| {row['page']} | {cells} | {'yes' if row['same'] else '**no**'} |")
+    cells = " | ".join(f"{t:.2f}" for t in result["totals"])
+    lines.append(f"| all {result['pages']} | {cells} | {result['same']} of {result['pages']} |")
+    wall, _cpu, loaded_wall, _loaded_cpu = result["totals"]
+    lines.append(f"\nKept loaded / command, wall: {loaded_wall / wall:.2f}.\n")
+    return lines
 
 
 def main() -> int:
     pages_dir, runs = Path(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else 3
     pages = sorted(p for p in pages_dir.rglob("*") if p.suffix in (".png", ".jpg", ".tif"))
-    work = Path(tempfile.mkdtemp())
-    tiny = work / "tiny.png"
-    Image.new("1", (64, 64), 1).save(tiny)
-    fixed = [cli(tiny, "eng", work / "t") for _ in range(5)]
-    wall, cpu = time.perf_counter(), time.process_time()
-    apis = {lang: tesserocr.PyTessBaseAPI(path=TESSDATA, lang=lang) for lang in ("eng", "san")}
-    init = (time.perf_counter() - wall, time.process_time() - cpu)
-    print(f"tesserocr: {tesserocr.tesseract_version().splitlines()[0]}")
-    fixed_wall = statistics.median(w for w, _ in fixed)
-    fixed_cpu = statistics.median(c for _, c in fixed)
-    print(f"`tesseract` fixed cost (tiny page), wall/CPU s: {fixed_wall:.3f} / {fixed_cpu:.3f}")
-    print(f"tesserocr start (eng and san loaded), wall/CPU s: {init[0]:.3f} / {init[1]:.3f}")
-    print("| page | CLI wall s | CLI CPU s | loaded wall s | loaded CPU s | same text |")
-    print("|---|---|---|---|---|---|")
-    totals = [0.0, 0.0, 0.0, 0.0]
-    same = 0
-    for page in pages:
-        language = "san" if page.name.endswith("-san.png") else "eng"
-        by_cli, by_api = [], []
-        text = ""
-        for _ in range(runs):
-            by_cli.append(cli(page, language, work / "o"))
-            api = apis[language]
-            cpu, wall = time.process_time(), time.perf_counter()
-            api.SetImageFile(str(page))
-            text = api.GetUTF8Text()
-            api.GetTSVText(0)
-            by_api.append((time.perf_counter() - wall, time.process_time() - cpu))
-        # The command ends a page with a form feed; the API does not.
-        agrees = (work / "o.txt").read_text().replace("\f", "").strip() == text.strip()
-        same += agrees
-        figures = [
-            statistics.median(w for w, _ in by_cli),
-            statistics.median(c for _, c in by_cli),
-            statistics.median(w for w, _ in by_api),
-            statistics.median(c for _, c in by_api),
-        ]
-        totals = [t + f for t, f in zip(totals, figures, strict=True)]
-        cells = " | ".join(f"{f:.2f}" for f in figures)
-        print(f"| {page.relative_to(pages_dir)} | {cells} | {'yes' if agrees else 'no'} |")
-    cells = " | ".join(f"{t:.2f}" for t in totals)
-    print(f"| all {len(pages)} | {cells} | {same} of {len(pages)} |")
+    result = measure(pages, runs, lambda page: str(page.relative_to(pages_dir)))
+    print("\n".join(markdown(result)))
+    HELPER.stop()
     return 0
 
 

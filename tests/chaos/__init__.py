@@ -11,9 +11,9 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import Job, Page, Project, Revision
-from app.services import batch_ocr
-from tests.support import ResultsTable, Worker, child_pids
+from app.models import Job, JobKind, Page, Project, Revision
+from app.services import batch_ocr, jobs
+from tests.support import ResultsTable, Worker
 
 #: The book of the fault tests: 12 of the fastest pages of multipage.pdf (~0.5 s each, idle).
 BOOK_PAGES = [2, 3] * 6
@@ -62,12 +62,18 @@ def live_counts(project: Project) -> dict:
 
 
 def process_mid_page(worker: Worker, project) -> int | None:
-    """A pool process running Tesseract, once the job has done at least one page."""
+    """A pool process of `worker` running a page of the project's OCR job, as the page's
+    running entry names it ("host:pid"), once the job has done at least one page."""
     if live_counts(project).get("done", 0) < 1:
         return None
-    for pid in worker.child_pids():
-        if child_pids(pid):
-            return pid
+    record = jobs.current_job(project, JobKind.OCR)
+    if record is None:
+        return None
+    pool = set(worker.child_pids())
+    for page in jobs.tracker(JobKind.OCR).running_pages(record):
+        pid = page.worker.rpartition(":")[2]
+        if pid.isdigit() and int(pid) in pool:
+            return int(pid)
     return None
 
 

@@ -1,7 +1,7 @@
 """Workers killed mid-job (SIGKILL): one pool process, then the whole worker.
 
-Each test has its own redis-server and worker (`own_stack`). A victim is chosen while it has a
-`tesseract` child, so the kill always lands in the middle of a page.
+Each test has its own redis-server and worker (`own_stack`). A victim is chosen while the job
+records it running a page, so the kill always lands in the middle of a page.
 """
 
 from __future__ import annotations

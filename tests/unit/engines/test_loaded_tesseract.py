@@ -178,3 +178,14 @@ def test_the_helper_ends_with_its_worker_process(linn_top):
     assert worker.returncode == -9, worker.stderr
     helper = int(worker.stdout.split()[0])
     wait_for(lambda: not psutil.pid_exists(helper), 10, f"helper {helper} to end")
+
+
+def test_a_blank_page_gives_no_text_and_no_words_as_the_command(tmp_path):
+    pdf = pdfium.PdfDocument(str(corpus("blank.pdf")))
+    try:
+        pdf[0].render(scale=150 / 72).to_pil().save(tmp_path / "blank.png", dpi=(150, 150))
+    finally:
+        pdf.close()
+    result = ENGINE.recognize(tmp_path / "blank.png", "eng", CONFIG, 60)
+    assert (result.text, result.boxes) == command_output(tmp_path / "blank.png", "eng", tmp_path)
+    assert result.text.strip() == ""
