@@ -13,8 +13,8 @@ when it starts, then answers each request
     {"id": N, "image": PATH, "language": "eng", "timeout_ms": 120000}
 
 with {"id": N, "text": ..., "words": [[text, left, top, width, height, conf, line], ...]} or
-{"id": N, "error": "unreadable" | "language" | "timeout" | "failed", "detail": ...}. It ends when its input
-closes: its worker process is gone.
+{"id": N, "error": "unreadable" | "language" | "timeout" | "failed", "detail": ...}. It ends
+when its input closes: its worker process is gone.
 
 The text and the boxes are the `tesseract IMAGE OUT txt tsv` command's, byte for byte, on the
 same libtesseract (tests/unit/engines/test_loaded_tesseract.py checks it on real scans).
