@@ -1,6 +1,6 @@
 """One Tesseract kept loaded for each worker process, in a helper process of its own.
 
-`LoadedTesseract.read` sends a page to the helper (app/engines/tesseract_server.py) and waits
+`helper().read` sends a page to the helper (app/engines/tesseract_server.py) and waits
 for its answer. The helper keeps each language's model loaded, so a page costs what Tesseract
 spends on it and no start or model load. Keeping it in a process of its own, not in the
 worker, keeps what one process per page gave:
@@ -162,5 +162,13 @@ class LoadedTesseract:
         return json.loads(line)
 
 
-#: This process's helper.
-HELPER = LoadedTesseract()
+_threads = threading.local()
+
+
+def helper() -> LoadedTesseract:
+    """The helper of this thread: one per pool process of the default prefork pool, and one per
+    thread of a thread pool, so that its pages still run side by side."""
+    mine = getattr(_threads, "helper", None)
+    if mine is None:
+        mine = _threads.helper = LoadedTesseract()
+    return mine

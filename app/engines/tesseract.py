@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from app.engines.base import OcrError, OcrResult
-from app.engines.loaded_tesseract import HELPER, EngineFailure
+from app.engines.loaded_tesseract import EngineFailure, helper
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ class TesseractEngine:
         self, image_path: Path, language: str, config: dict[str, Any], timeout: float
     ) -> OcrResult:
         try:
-            reading = HELPER.read(image_path, language, timeout)
+            reading = helper().read(image_path, language, timeout)
         except EngineFailure as exc:
             raise OcrError(_reason(exc, language, timeout)) from exc
         return OcrResult(text=reading.text, boxes=reading.words)

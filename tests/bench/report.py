@@ -577,7 +577,7 @@ def markdown(results: dict) -> str:
         ("OCR of every page", _s(ocr_phase), _s(floor["ocr_s"])),
         (
             "Tesseract time per page, mean",
-            f"{rec_mean:.2f} s (text + TSV in one run)",
+            f"{rec_mean:.2f} s (text and word boxes, Tesseract kept loaded)",
             f"{floor_mean:.2f} s (text)",
         ),
         ("Tesseract time, all pages", _s(ours["recognition_sum_s"]), _s(floor_sum)),

@@ -25,7 +25,7 @@ from pathlib import Path
 import psutil
 from PIL import Image
 
-from app.engines.loaded_tesseract import HELPER
+from app.engines.loaded_tesseract import helper
 
 ENV = {**os.environ, "OMP_THREAD_LIMIT": "1"}  # as the worker runs Tesseract
 
@@ -61,13 +61,13 @@ def tsv_words(tsv: str) -> list[list]:
 
 
 def helper_cpu() -> float:
-    times = psutil.Process(HELPER.pid).cpu_times()
+    times = psutil.Process(helper().pid).cpu_times()
     return times.user + times.system
 
 
 def loaded(page: Path, language: str) -> tuple[float, float, str, list[list]]:
     cpu, wall = helper_cpu(), time.perf_counter()
-    reading = HELPER.read(page, language, 300)
+    reading = helper().read(page, language, 300)
     return time.perf_counter() - wall, helper_cpu() - cpu, reading.text, reading.words
 
 
@@ -76,7 +76,7 @@ def measure(pages: list[Path], runs: int, label=lambda page: page.name) -> dict:
     tiny = work / "tiny.png"
     Image.new("1", (64, 64), 1).save(tiny)
     fixed = [cli(tiny, "eng", work / "t")[:2] for _ in range(5)]
-    HELPER.read(tiny, "eng", 60)  # started, English loaded
+    helper().read(tiny, "eng", 60)  # started, English loaded
     rows, totals, same = [], [0.0, 0.0, 0.0, 0.0], 0
     for page in pages:
         language = "san" if page.name.endswith("-san.png") else "eng"
@@ -99,7 +99,7 @@ def measure(pages: list[Path], runs: int, label=lambda page: page.name) -> dict:
     return {
         "fixed_wall_s": statistics.median(w for w, _ in fixed),
         "fixed_cpu_s": statistics.median(c for _, c in fixed),
-        "tesseract": HELPER.version,
+        "tesseract": helper().version,
         "rows": rows,
         "totals": totals,
         "same": same,
@@ -130,7 +130,7 @@ def main() -> int:
     pages = sorted(p for p in pages_dir.rglob("*") if p.suffix in (".png", ".jpg", ".tif"))
     result = measure(pages, runs, lambda page: str(page.relative_to(pages_dir)))
     print("\n".join(markdown(result)))
-    HELPER.stop()
+    helper().stop()
     return 0
 
 

@@ -24,7 +24,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from app.engines import OcrError
-from app.engines.loaded_tesseract import HELPER, KILL_GRACE
+from app.engines.loaded_tesseract import KILL_GRACE, helper
 from app.engines.tesseract import ENGINE
 from tests.support import corpus, wait_for
 
@@ -105,24 +105,24 @@ def test_text_and_word_boxes_are_the_tesseract_commands(request, tmp_path, image
 
 def test_one_helper_reads_page_after_page(linn_top):
     ENGINE.recognize(linn_top, "eng", CONFIG, 60)
-    first = HELPER.pid
+    first = helper().pid
     ENGINE.recognize(linn_top, "eng", CONFIG, 60)
-    assert first is not None and HELPER.pid == first
+    assert first is not None and helper().pid == first
 
 
 def test_a_page_over_its_time_limit_is_stopped_by_tesseract_and_the_helper_lives(linn):
     ENGINE.recognize(Path(linn).with_name("linn.png"), "eng", CONFIG, 60)  # loaded, warm
-    helper = HELPER.pid
+    before = helper().pid
     started = time.monotonic()
     with pytest.raises(OcrError, match=r"^Tesseract took longer than 0 s on this page$"):
         ENGINE.recognize(linn, "eng", CONFIG, 0.3)
     assert time.monotonic() - started < KILL_GRACE, "it was killed, not stopped by its deadline"
-    assert HELPER.pid == helper
+    assert helper().pid == before
 
 
 def test_a_hung_helper_is_killed_past_the_limit_and_the_next_page_gets_a_new_one(linn_top):
     ENGINE.recognize(linn_top, "eng", CONFIG, 60)
-    hung = HELPER.pid
+    hung = helper().pid
     os.kill(hung, signal.SIGSTOP)  # hangs for real: it will never answer
     started = time.monotonic()
     with pytest.raises(OcrError, match=r"^Tesseract took longer than 1 s on this page$"):
@@ -130,12 +130,12 @@ def test_a_hung_helper_is_killed_past_the_limit_and_the_next_page_gets_a_new_one
     assert time.monotonic() - started < 1 + KILL_GRACE + 2
     assert not psutil.pid_exists(hung) or psutil.Process(hung).status() == psutil.STATUS_ZOMBIE
     assert ENGINE.recognize(linn_top, "eng", CONFIG, 60).text.strip()
-    assert HELPER.pid not in (None, hung)
+    assert helper().pid not in (None, hung)
 
 
 def test_a_helper_that_crashes_mid_page_fails_that_page_only(linn):
     ENGINE.recognize(linn, "eng", CONFIG, 60)
-    victim = HELPER.pid
+    victim = helper().pid
     killer = threading.Timer(0.5, os.kill, (victim, signal.SIGKILL))
     killer.start()
     with pytest.raises(OcrError, match=r"^Tesseract stopped on this page \(.*exited with -9\)$"):
@@ -167,9 +167,9 @@ def test_the_helper_ends_with_its_worker_process(linn_top):
     script = (
         "import os, sys\n"
         "from pathlib import Path\n"
-        "from app.engines.loaded_tesseract import HELPER\n"
-        f"HELPER.read(Path({str(linn_top)!r}), 'eng', 60)\n"
-        "print(HELPER.pid, flush=True)\n"
+        "from app.engines.loaded_tesseract import helper\n"
+        f"helper().read(Path({str(linn_top)!r}), 'eng', 60)\n"
+        "print(helper().pid, flush=True)\n"
         "os.kill(os.getpid(), 9)\n"
     )
     worker = subprocess.run(
@@ -189,3 +189,20 @@ def test_a_blank_page_gives_no_text_and_no_words_as_the_command(tmp_path):
     result = ENGINE.recognize(tmp_path / "blank.png", "eng", CONFIG, 60)
     assert (result.text, result.boxes) == command_output(tmp_path / "blank.png", "eng", tmp_path)
     assert result.text.strip() == ""
+
+
+def test_each_thread_has_its_own_helper(linn_top):
+    """A thread pool's threads read their pages side by side, each with its own helper."""
+    pids = []
+
+    def read():
+        ENGINE.recognize(linn_top, "eng", CONFIG, 60)
+        pids.append(helper().pid)
+        helper().stop()
+
+    threads = [threading.Thread(target=read) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(set(pids)) == 2 and None not in pids, pids
