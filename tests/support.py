@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import csv
 import functools
 import io
 import logging
@@ -497,6 +498,27 @@ def tesseract_cli(image: Path, language: str) -> str:
         check=True,
         env={**os.environ, "OMP_THREAD_LIMIT": "1"},
     ).stdout
+
+
+def tesseract_text_and_words(image: Path, language: str, base: Path) -> tuple[str, list[list]]:
+    """The text and the word rows of `tesseract IMAGE BASE -l LANGUAGE txt tsv`, the words as
+    the engine gives them: [text, left, top, width, height, conf, line], lines from 0."""
+    subprocess.run(
+        ["tesseract", str(image), str(base), "-l", language, "txt", "tsv"],
+        check=True,
+        capture_output=True,
+        env={**os.environ, "OMP_THREAD_LIMIT": "1"},
+    )
+    text = base.with_suffix(".txt").read_text().removesuffix("\f")
+    words, lines = [], {}
+    tsv = base.with_suffix(".tsv").read_text()
+    for row in csv.DictReader(io.StringIO(tsv), delimiter="\t", quoting=csv.QUOTE_NONE):
+        if row["level"] != "5" or not row["text"].strip():
+            continue
+        line = lines.setdefault((row["block_num"], row["par_num"], row["line_num"]), len(lines))
+        box = [int(row[k]) for k in ("left", "top", "width", "height")]
+        words.append([row["text"], *box, round(float(row["conf"]), 1), line])
+    return text, words
 
 
 # -- real processes ------------------------------------------------------------------------

@@ -9,7 +9,8 @@ worker, keeps what one process per page gave:
   cancel deadline); if it does not stop, the helper is killed a few seconds later.
 - A crash of Tesseract on a hostile image kills the helper, never the worker: the page fails
   with a reason, and the next page starts a new helper.
-- The helper ends when its worker process ends (its input closes), so none is left behind.
+- The helper ends when its worker process ends (its input closes), so none is left behind,
+  and after a page that left it large (MAX_RESIDENT_MB), so its memory stays flat.
 """
 
 from __future__ import annotations
@@ -84,6 +85,8 @@ class LoadedTesseract:
             if answer.get("id") != request["id"]:
                 self.stop()
                 raise EngineFailure("crashed", "the helper answered out of turn")
+            if answer.get("ending"):
+                self._retire()
         if "error" in answer:
             raise EngineFailure(answer["error"], answer.get("detail", ""))
         return PageReading(answer["text"], answer["words"])
@@ -98,6 +101,21 @@ class LoadedTesseract:
         for pipe in (process.stdin, process.stdout):
             if pipe is not None:
                 pipe.close()
+
+    def _retire(self) -> None:
+        """The helper ends by itself after this answer (its memory grew): let it go."""
+        process, self._process = self._process, None
+        self._buffer = b""
+        if process is None:
+            return
+        for pipe in (process.stdin, process.stdout):
+            if pipe is not None:
+                pipe.close()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
     @property
     def pid(self) -> int | None:

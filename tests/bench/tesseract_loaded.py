@@ -12,11 +12,8 @@ measured on a tiny blank page. Its figures are in docs/scan-formats.md.
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,6 +23,7 @@ import psutil
 from PIL import Image
 
 from app.engines.loaded_tesseract import helper
+from tests.support import tesseract_text_and_words
 
 ENV = {**os.environ, "OMP_THREAD_LIMIT": "1"}  # as the worker runs Tesseract
 
@@ -37,27 +35,8 @@ def children_cpu() -> float:
 
 def cli(page: Path, language: str, out: Path) -> tuple[float, float, str, list[list]]:
     cpu, wall = children_cpu(), time.perf_counter()
-    subprocess.run(
-        ["tesseract", str(page), str(out), "-l", language, "txt", "tsv"],
-        capture_output=True,
-        check=True,
-        env=ENV,
-    )
-    wall, cpu = time.perf_counter() - wall, children_cpu() - cpu
-    text = out.with_suffix(".txt").read_text().removesuffix("\f")
-    return wall, cpu, text, tsv_words(out.with_suffix(".tsv").read_text())
-
-
-def tsv_words(tsv: str) -> list[list]:
-    """The word rows of Tesseract's TSV, as the engine gives them."""
-    words, lines = [], {}
-    for row in csv.DictReader(io.StringIO(tsv), delimiter="\t", quoting=csv.QUOTE_NONE):
-        if row["level"] != "5" or not row["text"].strip():
-            continue
-        line = lines.setdefault((row["block_num"], row["par_num"], row["line_num"]), len(lines))
-        box = [int(row[k]) for k in ("left", "top", "width", "height")]
-        words.append([row["text"], *box, round(float(row["conf"]), 1), line])
-    return words
+    text, words = tesseract_text_and_words(page, language, out)
+    return time.perf_counter() - wall, children_cpu() - cpu, text, words
 
 
 def helper_cpu() -> float:

@@ -8,8 +8,6 @@ leave the next page to a working helper.
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import signal
 import subprocess
@@ -26,7 +24,7 @@ from PIL import Image, ImageDraw, ImageFont
 from app.engines import OcrError
 from app.engines.loaded_tesseract import KILL_GRACE, helper
 from app.engines.tesseract import ENGINE
-from tests.support import corpus, wait_for
+from tests.support import corpus, tesseract_text_and_words, wait_for
 
 CONFIG = {"TESSERACT_CMD": "tesseract"}
 GITA = ["धर्मक्षेत्रे कुरुक्षेत्रे समवेता युयुत्सवः ।", "मामकाः पाण्डवाश्चैव किमकुर्वत सञ्जय ॥"]
@@ -72,24 +70,7 @@ def devanagari(tmp_path_factory) -> Path:
 
 
 def command_output(image: Path, language: str, tmp_path: Path) -> tuple[str, list[list]]:
-    """The text and TSV word rows of `tesseract IMAGE OUT -l LANGUAGE txt tsv`."""
-    base = tmp_path / "cli"
-    subprocess.run(
-        ["tesseract", str(image), str(base), "-l", language, "txt", "tsv"],
-        check=True,
-        capture_output=True,
-        env={**os.environ, "OMP_THREAD_LIMIT": "1"},
-    )
-    text = base.with_suffix(".txt").read_text().removesuffix("\f")
-    words, lines = [], {}
-    tsv = base.with_suffix(".tsv").read_text()
-    for row in csv.DictReader(io.StringIO(tsv), delimiter="\t", quoting=csv.QUOTE_NONE):
-        if row["level"] != "5" or not row["text"].strip():
-            continue
-        line = lines.setdefault((row["block_num"], row["par_num"], row["line_num"]), len(lines))
-        box = [int(row[k]) for k in ("left", "top", "width", "height")]
-        words.append([row["text"], *box, round(float(row["conf"]), 1), line])
-    return text, words
+    return tesseract_text_and_words(image, language, tmp_path / "cli")
 
 
 @pytest.mark.parametrize(("image", "language"), [("linn_top", "eng"), ("devanagari", "san")])
@@ -206,3 +187,18 @@ def test_each_thread_has_its_own_helper(linn_top):
     for thread in threads:
         thread.join()
     assert len(set(pids)) == 2 and None not in pids, pids
+
+
+def test_a_helper_grown_past_its_memory_limit_ends_and_the_next_page_gets_a_new_one(
+    linn_top, monkeypatch
+):
+    """Memory stays flat: a helper whose resident memory passed TESSERACT_HELPER_MAX_MB after
+    a page answers that page, then ends (here the limit is below any helper's size)."""
+    helper().stop()
+    monkeypatch.setenv("TESSERACT_HELPER_MAX_MB", "1")
+    first = ENGINE.recognize(linn_top, "eng", CONFIG, 60)
+    assert first.text.strip()
+    assert helper().pid is None, "the helper did not end"
+    second = ENGINE.recognize(linn_top, "eng", CONFIG, 60)
+    assert (second.text, second.boxes) == (first.text, first.boxes)
+    helper().stop()
