@@ -1,6 +1,6 @@
 """The four books of `make bench`: OCR from the upload against a floor on the source's pixels.
 
-    .venv/bin/python -m tests.bench.books_run [--bilevel-pages N] [--skip-peer]
+    .venv/bin/python -m tests.bench.books_run [--bilevel-pages N] [--skip-peer] [--rounds N]
 
 Each book is in a form real scans come in (tests/bench/books.py): the 60-page mixed PDF of the
 main benchmark, a bilevel Group 4 TIFF, a bilevel CCITT PDF and a folder of greyscale PNG
@@ -314,39 +314,60 @@ def run_books(
     *,
     render_dpi: float,
     skip_peer: bool,
+    rounds: int = 1,
     progress=print,
 ) -> list[dict]:
+    """Each book `rounds` times (floor, ours and OCRmyPDF one after the other in each round),
+    keeping each contender's fastest round: this machine is shared, and a slow round says
+    more about its neighbours than about the contender."""
     from tests.bench.run import run_ocrmypdf  # the main benchmark's peer, run the same way
 
     n = cores()
     linn = (CORPUS / "linn.txt").read_text()
     results = []
     for index, book in enumerate(source_books):
-        progress(f"book {book.name}: floor on the source's pixels, {n} pages at a time")
-        base = floor(book, work / f"floor-{index}", render_dpi, n)
-        progress(f"book {book.name}: floor {base['total_s']:.1f} s; ours, OCR from the upload")
-        mine = ours(stack, browser, book, f"bench-source-{index}")
-        progress(
-            f"book {book.name}: ours {mine['total_s']:.1f} s, first text "
-            f"{mine['first_text_s']:.1f} s after sending the upload"
-        )
-        peer = None
-        if book.is_pdf and not skip_peer:
-            with CpuMeter() as meter:
-                run_ocrmypdf(book.files[0], work / f"peer-{index}", n)
-            peer = {"total_s": meter.wall, "cpu_s": meter.own_cpu}
-            progress(f"book {book.name}: ocrmypdf {meter.wall:.1f} s")
-        compared = same_text_as_tesseract(mine, base, work / f"same-text-{index}", n)
+        floors, mine_rounds, peers = [], [], []
+        for number in range(1, rounds + 1):
+            tag = f"book {book.name}" + (f", round {number}" if rounds > 1 else "")
+            progress(f"{tag}: floor on the source's pixels, {n} pages at a time")
+            base = floor(book, work / f"floor-{index}-{number}", render_dpi, n)
+            progress(f"{tag}: floor {base['total_s']:.1f} s; ours, OCR from the upload")
+            mine = ours(stack, browser, book, f"bench-source-{index}-{number}")
+            progress(
+                f"{tag}: ours {mine['total_s']:.1f} s, first text "
+                f"{mine['first_text_s']:.1f} s after sending the upload"
+            )
+            if book.is_pdf and not skip_peer:
+                with CpuMeter() as meter:
+                    run_ocrmypdf(book.files[0], work / f"peer-{index}-{number}", n)
+                peers.append({"total_s": meter.wall, "cpu_s": meter.own_cpu})
+                progress(f"{tag}: ocrmypdf {meter.wall:.1f} s")
+            # Every round's text is checked; the fastest round's figures are kept.
+            compared = same_text_as_tesseract(mine, base, work / f"same-{index}-{number}", n)
+            mine["same_text"] = sum(page["same_text"] for page in compared)
+            mine["own_pixels"] = sum(page["own_pixels"] for page in compared)
+            floors.append(base)
+            mine_rounds.append(mine)
+        base = min(floors, key=lambda r: r["total_s"])
+        mine = min(mine_rounds, key=lambda r: r["total_s"])
+        peer = min(peers, key=lambda r: r["total_s"]) if peers else None
         results.append(
             {
                 "book": book.name,
                 "pages": book.pages,
-                "floor": {k: v for k, v in base.items() if k not in ("texts", "pages")},
-                "ours": {k: v for k, v in mine.items() if k not in ("texts", "images")},
+                "rounds": rounds,
+                "floor": {k: v for k, v in base.items() if k not in ("texts", "pages")}
+                | {"first_text_s": min(r["first_text_s"] for r in floors)},
+                "ours": {k: v for k, v in mine.items() if k not in ("texts", "images")}
+                | {
+                    "first_text_after_accept_s": min(
+                        r["first_text_after_accept_s"] for r in mine_rounds
+                    )
+                },
                 "peer": peer,
-                "same_text_pages": sum(page["same_text"] for page in compared),
-                "compared_pages": len(compared),
-                "own_pixel_pages": sum(page["own_pixels"] for page in compared),
+                "same_text_pages": min(r["same_text"] for r in mine_rounds),
+                "compared_pages": book.pages,
+                "own_pixel_pages": min(r["own_pixels"] for r in mine_rounds),
                 "cer_ours": _mean_cer(mine["texts"], book.linn_pages, linn),
                 "cer_floor": _mean_cer(base["texts"], book.linn_pages, linn),
             }
@@ -390,6 +411,15 @@ def markdown(rows: list[dict], separate_run: str | None = None) -> list[str]:
                 "each row, floor, ours and OCRmyPDF ran one after the other.\n"
             ]
             if separate_run
+            else []
+        ),
+        *(
+            [
+                f"Each book ran {rows[0]['rounds']} rounds (floor, ours, OCRmyPDF in each); each "
+                "contender's fastest round is kept, and the same text is checked on every "
+                "round (the lowest count is shown).\n"
+            ]
+            if rows and rows[0].get("rounds", 1) > 1
             else []
         ),
         "| book | pages | floor | ours | ours / floor | OCRmyPDF | ours / OCRmyPDF "
@@ -457,6 +487,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bilevel-pages", type=int, default=20)
     parser.add_argument("--skip-peer", action="store_true")
     parser.add_argument(
+        "--rounds",
+        type=int,
+        default=2,
+        help="run each book this many times, keeping each contender's fastest (default 2)",
+    )
+    parser.add_argument(
         "--into",
         type=Path,
         metavar="RESULTS_JSON",
@@ -480,6 +516,7 @@ def main(argv: list[str] | None = None) -> int:
             work,
             render_dpi=config["RENDER_DPI"],
             skip_peer=args.skip_peer,
+            rounds=args.rounds,
         )
     finally:
         stack.stop()

@@ -122,6 +122,13 @@ def main(argv: list[str] | None = None) -> int:
         help="measure floor, peer and ours this many times, alternating, and "
         "keep each one's fastest round (default 1)",
     )
+    parser.add_argument(
+        "--book-rounds",
+        type=int,
+        default=2,
+        help="run each of the four books this many times, keeping each contender's fastest "
+        "round (default 2)",
+    )
     parser.add_argument("--output", type=Path, help="where to write the report")
     parser.add_argument("--keep", action="store_true", help="keep the temp directory")
     parser.add_argument(
@@ -405,6 +412,7 @@ class Bench:
                 self.work / "books",
                 render_dpi=self.dpi,
                 skip_peer=self.args.skip_peer,
+                rounds=1 if self.args.quick else self.args.book_rounds,
                 progress=progress,
             )
         self._phase("four books, OCR from the upload", share)
