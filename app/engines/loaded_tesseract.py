@@ -54,7 +54,7 @@ class PageReading:
 
 
 class LoadedTesseract:
-    """The helper of this process: started on the first page, again after it died."""
+    """A helper of this thread: started on its first page, and again after it ended or died."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
