@@ -101,6 +101,8 @@ def load_config(env: dict[str, str] | None = None, *, create_secret: bool = True
         #: The tesseract command: installed languages and orientation detection (OCR itself runs
         #: in libtesseract, app/engines/loaded_tesseract.py).
         "TESSERACT_CMD": env.get("TESSERACT_CMD") or "tesseract",
+        #: Resident MB past which a worker process's Tesseract helper ends after its page.
+        "TESSERACT_HELPER_MAX_MB": _int(env, "TESSERACT_HELPER_MAX_MB", 256),
         #: The address users reach the app at, for links sent outside it (webhook payloads).
         "PUBLIC_URL": (env.get("PUBLIC_URL") or "http://localhost:5000").rstrip("/"),
         #: When set, GET /metrics requires `Authorization: Bearer <METRICS_TOKEN>`.

@@ -10,7 +10,7 @@ worker, keeps what one process per page gave:
 - A crash of Tesseract on a hostile image kills the helper, never the worker: the page fails
   with a reason, and the next page starts a new helper.
 - The helper ends when its worker process ends (its input closes), so none is left behind,
-  and after a page that left it large (MAX_RESIDENT_MB), so its memory stays flat.
+  and after a page that left it large (TESSERACT_HELPER_MAX_MB), so its memory stays flat.
 """
 
 from __future__ import annotations
@@ -64,7 +64,11 @@ class LoadedTesseract:
         self._next_id = 0
         self.version: str | None = None
 
-    def read(self, image: Path, language: str, timeout: float) -> PageReading:
+    def read(
+        self, image: Path, language: str, timeout: float, max_resident_mb: int | None = None
+    ) -> PageReading:
+        """The page's text and words; the helper ends after it if it grew past
+        `max_resident_mb` (None: the helper's own MAX_RESIDENT_MB)."""
         with self._lock:
             self._ensure_started()
             self._next_id += 1
@@ -73,6 +77,7 @@ class LoadedTesseract:
                 "image": str(image),
                 "language": language,
                 "timeout_ms": max(1, round(timeout * 1000)),
+                "max_resident_mb": max_resident_mb,
             }
             try:
                 self._send(request)

@@ -55,7 +55,9 @@ class TesseractEngine:
         self, image_path: Path, language: str, config: dict[str, Any], timeout: float
     ) -> OcrResult:
         try:
-            reading = helper().read(image_path, language, timeout)
+            reading = helper().read(
+                image_path, language, timeout, config.get("TESSERACT_HELPER_MAX_MB")
+            )
         except EngineFailure as exc:
             raise OcrError(_reason(exc, language, timeout)) from exc
         return OcrResult(text=reading.text, boxes=reading.words)

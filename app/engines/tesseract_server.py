@@ -10,11 +10,11 @@ about 8 % of a dense page (docs/performance.md, "Tesseract kept loaded").
 The protocol is one JSON object per line. The helper says {"ready": "<tesseract version>"}
 when it starts, then answers each request
 
-    {"id": N, "image": PATH, "language": "eng", "timeout_ms": 120000}
+    {"id": N, "image": PATH, "language": "eng", "timeout_ms": 120000, "max_resident_mb": 256}
 
 with {"id": N, "text": ..., "words": [[text, left, top, width, height, conf, line], ...]} or
 {"id": N, "error": "unreadable" | "language" | "timeout" | "failed", "detail": ...}, each with
-"ending": true when the helper ends after it (it grew past MAX_RESIDENT_MB). It also ends when
+"ending": true when the helper ends after it (it grew past max_resident_mb). It also ends when
 its input closes: its worker process is gone.
 
 The text and the boxes are the `tesseract IMAGE OUT txt tsv` command's, byte for byte, on the
@@ -31,10 +31,11 @@ import sys
 #: Languages kept loaded at once; the least recently used one is ended beyond this. A Sanskrit
 #: model takes about 65 MB, an English one about 20 MB.
 MAX_LOADED = 3
-#: Resident memory past which the helper ends after its answer, and the next page starts a
-#: new one (0.1 s). Ordinary pages keep it at 70-120 MB; one huge page (a 9000 x 9000 scan
-#: takes Tesseract about 500 MB) would otherwise keep its memory for the helper's life.
-MAX_RESIDENT_MB = float(os.environ.get("TESSERACT_HELPER_MAX_MB") or 256)
+#: Resident memory past which the helper ends after its answer, unless the request says
+#: another ("max_resident_mb": TESSERACT_HELPER_MAX_MB). Ordinary pages keep it at 70-120 MB;
+#: one huge page (a 9000 x 9000 scan takes Tesseract about 500 MB) would otherwise keep its
+#: memory for the helper's life.
+MAX_RESIDENT_MB = 256
 
 
 def resident_mb() -> float:
@@ -120,7 +121,7 @@ def serve() -> int:
             answer = read_page(readers, request)
         except Exception as exc:  # noqa: BLE001 -- the page fails, the helper serves on
             answer = {"id": request.get("id"), "error": "failed", "detail": repr(exc)[:300]}
-        ending = resident_mb() > MAX_RESIDENT_MB
+        ending = resident_mb() > float(request.get("max_resident_mb") or MAX_RESIDENT_MB)
         protocol.write(json.dumps(answer | {"ending": ending}, ensure_ascii=False))
         protocol.write("\n")
         protocol.flush()
