@@ -370,7 +370,8 @@ def _slot_tables(results: dict) -> list[str]:
                 ["", "ours", "share", "floor", "share"],
                 [
                     (
-                        "Tesseract (process start, reading the image, recognition, output)",
+                        "Tesseract (ours: reading the image, recognition, words; floor: the "
+                        "command, with its start)",
                         f"{tess:.1f} s",
                         f"{tess / slots:.0%}",
                         f"{floor_tess:.1f} s",
