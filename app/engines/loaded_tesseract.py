@@ -15,6 +15,7 @@ worker, keeps what one process per page gave:
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
@@ -186,6 +187,9 @@ class LoadedTesseract:
 
 
 _threads = threading.local()
+#: Every helper of this process, stopped when it exits normally (a killed process's helpers
+#: end by themselves, their input closed).
+_helpers: list[LoadedTesseract] = []
 
 
 def helper() -> LoadedTesseract:
@@ -194,4 +198,11 @@ def helper() -> LoadedTesseract:
     mine = getattr(_threads, "helper", None)
     if mine is None:
         mine = _threads.helper = LoadedTesseract()
+        _helpers.append(mine)
     return mine
+
+
+@atexit.register
+def _stop_helpers() -> None:
+    for each in _helpers:
+        each.stop()
