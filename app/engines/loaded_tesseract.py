@@ -69,7 +69,7 @@ class LoadedTesseract:
         self, image: Path, language: str, timeout: float, max_resident_mb: int | None = None
     ) -> PageReading:
         """The page's text and words; the helper ends after it if it grew past
-        `max_resident_mb` (None: the helper's own MAX_RESIDENT_MB)."""
+        `max_resident_mb` (TESSERACT_HELPER_MAX_MB; None: no limit)."""
         with self._lock:
             self._ensure_started()
             self._next_id += 1
@@ -98,22 +98,20 @@ class LoadedTesseract:
         return PageReading(answer["text"], answer["words"])
 
     def stop(self) -> None:
-        process, self._process = self._process, None
-        self._buffer = b""
-        if process is None or self._owner != os.getpid():
-            return
-        process.kill()
-        process.wait()
-        for pipe in (process.stdin, process.stdout):
-            if pipe is not None:
-                pipe.close()
+        """Kill the helper (hung, interrupted, or no longer needed)."""
+        self._end(kill=True)
 
     def _retire(self) -> None:
         """The helper ends by itself after this answer (its memory grew): let it go."""
+        self._end(kill=False)
+
+    def _end(self, *, kill: bool) -> None:
         process, self._process = self._process, None
         self._buffer = b""
-        if process is None:
-            return
+        if process is None or self._owner != os.getpid():
+            return  # none, or a forked parent's, which is not this process's to end
+        if kill:
+            process.kill()
         for pipe in (process.stdin, process.stdout):
             if pipe is not None:
                 pipe.close()
@@ -137,8 +135,7 @@ class LoadedTesseract:
             return
         if process is not None and self._owner == os.getpid():
             log.warning("the Tesseract helper exited (%s); starting another", process.returncode)
-            self.stop()
-        self._process, self._buffer = None, b""
+        self._end(kill=True)
         try:
             process = subprocess.Popen(
                 [sys.executable, str(SERVER)],

@@ -14,8 +14,8 @@ when it starts, then answers each request
 
 with {"id": N, "text": ..., "words": [[text, left, top, width, height, conf, line], ...]} or
 {"id": N, "error": "unreadable" | "language" | "timeout" | "failed", "detail": ...}, each with
-"ending": true when the helper ends after it (it grew past max_resident_mb). It also ends when
-its input closes: its worker process is gone.
+"ending": true when the helper ends after it (it grew past the request's max_resident_mb, if
+any). It also ends when its input closes: its worker process is gone.
 
 The text and the boxes are the `tesseract IMAGE OUT txt tsv` command's, byte for byte, on the
 same libtesseract (tests/unit/engines/test_loaded_tesseract.py checks it on real scans).
@@ -28,14 +28,12 @@ import json
 import os
 import sys
 
+import tesserocr
+from tesserocr import RIL
+
 #: Languages kept loaded at once; the least recently used one is ended beyond this. A Sanskrit
 #: model takes about 65 MB, an English one about 20 MB.
 MAX_LOADED = 3
-#: Resident memory past which the helper ends after its answer, unless the request says
-#: another ("max_resident_mb": TESSERACT_HELPER_MAX_MB). Ordinary pages keep it at 70-120 MB;
-#: one huge page (a 9000 x 9000 scan takes Tesseract about 500 MB) would otherwise keep its
-#: memory for the helper's life.
-MAX_RESIDENT_MB = 256
 
 
 def resident_mb() -> float:
@@ -46,8 +44,6 @@ def resident_mb() -> float:
 def page_words(api) -> list[list]:
     """Every word with its box, confidence and line (numbered from 0 in reading order): the
     word rows of Tesseract's TSV output, without its cost."""
-    from tesserocr import RIL
-
     iterator = api.GetIterator()
     words: list[list] = []
     if iterator is None:  # nothing found on the page
@@ -75,8 +71,6 @@ class Readers:
         self._apis: collections.OrderedDict[str, object] = collections.OrderedDict()
 
     def get(self, language: str):
-        import tesserocr
-
         api = self._apis.pop(language, None)
         if api is None:
             # The library's own tessdata (or TESSDATA_PREFIX), as the `tesseract` command.
@@ -110,8 +104,6 @@ def serve() -> int:
     # The protocol gets stdout to itself: anything Tesseract or leptonica print goes to stderr.
     protocol = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-    import tesserocr
-
     readers = Readers()
     protocol.write(json.dumps({"ready": tesserocr.tesseract_version().split()[1]}) + "\n")
     protocol.flush()
@@ -121,7 +113,11 @@ def serve() -> int:
             answer = read_page(readers, request)
         except Exception as exc:  # noqa: BLE001 -- the page fails, the helper serves on
             answer = {"id": request.get("id"), "error": "failed", "detail": repr(exc)[:300]}
-        ending = resident_mb() > float(request.get("max_resident_mb") or MAX_RESIDENT_MB)
+        # The request's limit is TESSERACT_HELPER_MAX_MB. Ordinary pages keep the helper at
+        # 70-120 MB; one huge page (a 9000 x 9000 scan takes Tesseract about 500 MB) would
+        # otherwise keep its memory for the helper's life.
+        limit = request.get("max_resident_mb")
+        ending = limit is not None and resident_mb() > float(limit)
         protocol.write(json.dumps(answer | {"ending": ending}, ensure_ascii=False))
         protocol.write("\n")
         protocol.flush()
